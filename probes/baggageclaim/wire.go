@@ -1,0 +1,43 @@
+package baggageclaim
+
+// Strategy says how a new volume is filled.
+type Strategy struct {
+	// Type is StrategyEmpty or StrategyImport.
+	Type string `json:"type"`
+	// Path is the host directory an import strategy copies from.
+	Path string `json:"path,omitempty"`
+}
+
+// Strategy types.
+const (
+	StrategyEmpty  = "empty"
+	StrategyImport = "import"
+)
+
+// EmptyStrategy makes an empty volume.
+func EmptyStrategy() Strategy { return Strategy{Type: StrategyEmpty} }
+
+// ImportStrategy makes a volume holding a copy of the host directory path.
+func ImportStrategy(path string) Strategy { return Strategy{Type: StrategyImport, Path: path} }
+
+// Request is the body of a volume create. Field names and order follow Baggageclaim's JSON.
+type Request struct {
+	// Handle names the volume; it must not be empty (deepprobe never lets the server pick).
+	Handle     string            `json:"handle,omitempty"`
+	Strategy   Strategy          `json:"strategy"`
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+// Volume is Baggageclaim's description of a volume.
+type Volume struct {
+	Handle string `json:"handle"`
+	// Path is the volume's directory on the worker, usable as a raw:// container rootfs.
+	Path       string            `json:"path"`
+	Properties map[string]string `json:"properties"`
+	Privileged bool              `json:"privileged"`
+}
+
+// ErrorBody is the JSON body of a Baggageclaim error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}

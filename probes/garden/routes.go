@@ -1,0 +1,31 @@
+package garden
+
+import (
+	"net/http"
+
+	"github.com/deepprobe/deepprobe/probes/internal/routes"
+)
+
+// Route names, as used in errors, simulator fault knobs and call counters.
+const (
+	RoutePing       = "ping"
+	RouteCapacity   = "capacity"
+	RouteCreate     = "create"
+	RouteList       = "list"
+	RouteInfo       = "info"
+	RouteProperties = "properties"
+	RouteGraceTime  = "grace_time"
+	RouteDestroy    = "destroy"
+)
+
+// Routes is the part of Garden's HTTP API that deepprobe uses or simulates.
+var Routes = routes.Table{
+	{Name: RoutePing, Method: http.MethodGet, Path: "/ping"},
+	{Name: RouteCapacity, Method: http.MethodGet, Path: "/capacity"},
+	{Name: RouteCreate, Method: http.MethodPost, Path: "/containers"},
+	{Name: RouteList, Method: http.MethodGet, Path: "/containers"},
+	{Name: RouteInfo, Method: http.MethodGet, Path: "/containers/:handle/info"},
+	{Name: RouteProperties, Method: http.MethodGet, Path: "/containers/:handle/properties"},
+	{Name: RouteGraceTime, Method: http.MethodPut, Path: "/containers/:handle/grace_time"},
+	{Name: RouteDestroy, Method: http.MethodDelete, Path: "/containers/:handle"},
+}
