@@ -1,0 +1,106 @@
+// Command workersim runs the Garden and Baggageclaim simulators side by side, as a stand-in
+// for a Concourse worker in tests and demos, with an admin endpoint for injecting faults.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
+	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "workersim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("workersim", flag.ContinueOnError)
+	gardenListen := fs.String("garden-listen", "127.0.0.1:7777", "Garden simulator listen address")
+	bcListen := fs.String("baggageclaim-listen", "127.0.0.1:7788", "Baggageclaim simulator listen address")
+	adminListen := fs.String("admin-listen", "127.0.0.1:7789", "admin (fault injection) listen address; empty disables")
+	stateDir := fs.String("state-dir", "", "directory for volumes (default: a temporary directory removed on exit)")
+	honour := fs.Bool("garden-honour-spec-grace-time", false, "arm the reaper from the create spec's grace_time, like Guardian")
+	requireEtc := fs.Bool("garden-require-rootfs-etc", false, "fail creates whose rootfs has no etc/, like houdini")
+	maxContainers := fs.Int("garden-max-containers", 0, "fail creates beyond this many containers (0: no limit)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *maxContainers < 0 {
+		return fmt.Errorf("--garden-max-containers must not be negative")
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(os.Stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(os.Stderr, nil)
+	default:
+		return fmt.Errorf("--log-format must be text or json, got %q", *logFormat)
+	}
+	logger := slog.New(handler)
+
+	g, err := gardentest.NewServer(gardentest.Config{Addr: *gardenListen, HonourSpecGraceTime: *honour,
+		RequireRootFSEtc: *requireEtc, MaxContainers: *maxContainers, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("--garden-listen: %w", err)
+	}
+	defer g.Close()
+	b, err := baggageclaimtest.NewServer(baggageclaimtest.Config{Addr: *bcListen, StateDir: *stateDir, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("--baggageclaim-listen: %w", err)
+	}
+	defer b.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var admin *http.Server
+	adminDone := make(chan error, 1)
+	if *adminListen != "" {
+		ln, err := net.Listen("tcp", *adminListen)
+		if err != nil {
+			return fmt.Errorf("--admin-listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/garden/", http.StripPrefix("/garden", g.AdminHandler()))
+		mux.Handle("/baggageclaim/", http.StripPrefix("/baggageclaim", b.AdminHandler()))
+		admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { adminDone <- admin.Serve(ln) }()
+		logger.Info("admin listening", "url", "http://"+ln.Addr().String())
+	} else {
+		close(adminDone)
+	}
+	logger.Info("workersim ready", "garden", g.URL, "baggageclaim", b.URL)
+
+	select {
+	case <-ctx.Done():
+	case err := <-adminDone:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("admin server: %w", err)
+		}
+	}
+	logger.Info("workersim stopping")
+	if admin != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = admin.Shutdown(sctx)
+	}
+	return nil
+}

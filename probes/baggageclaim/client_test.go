@@ -1,0 +1,190 @@
+package baggageclaim_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
+	"github.com/deepprobe/deepprobe/probes/faults"
+	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/probes/internal/workertest"
+)
+
+// TestClientContract runs the client against the simulator, or the real Baggageclaim named by
+// DEEPPROBE_BAGGAGECLAIM_URL. It only counts and destroys what it created.
+func TestClientContract(t *testing.T) {
+	w := workertest.Start(t, gardentest.Config{})
+	c, err := baggageclaim.NewClient(w.BaggageclaimURL, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	run := uuid.NewString()
+	props := map[string]string{"deepprobe.test-run": run}
+	handles := []string{"deepprobe-test-" + run + "-a", "deepprobe-test-" + run + "-b"}
+	for i, h := range handles {
+		p := map[string]string{"deepprobe.test-run": run, "deepprobe.n": string(rune('a' + i))}
+		v, err := c.CreateVolume(ctx, baggageclaim.Request{Handle: h, Strategy: baggageclaim.EmptyStrategy(), Properties: p})
+		if err != nil {
+			t.Fatalf("create %s: %v", h, err)
+		}
+		t.Cleanup(func() { _ = c.Destroy(context.Background(), h) })
+		if v.Handle != h || !filepath.IsAbs(v.Path) || v.Properties["deepprobe.test-run"] != run {
+			t.Errorf("created %+v", v)
+		}
+	}
+	if _, err := c.CreateVolume(ctx, baggageclaim.Request{Handle: handles[0], Strategy: baggageclaim.EmptyStrategy()}); err == nil {
+		t.Errorf("duplicate create succeeded")
+	}
+	got, err := c.Volume(ctx, handles[0])
+	if err != nil || got.Handle != handles[0] {
+		t.Fatalf("get: %+v, %v", got, err)
+	}
+	for _, tt := range []struct {
+		filter map[string]string
+		want   int
+	}{
+		{props, 2},
+		{map[string]string{"deepprobe.test-run": run, "deepprobe.n": "b"}, 1},
+		{map[string]string{"deepprobe.test-run": run, "deepprobe.n": "c"}, 0},
+	} {
+		vs, err := c.List(ctx, tt.filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != tt.want {
+			t.Errorf("list(%v) = %d volumes, want %d", tt.filter, len(vs), tt.want)
+		}
+	}
+	for _, h := range handles {
+		if err := c.Destroy(ctx, h); err != nil {
+			t.Fatalf("destroy %s: %v", h, err)
+		}
+		if err := c.Destroy(ctx, h); !errors.Is(err, baggageclaim.ErrNotFound) {
+			t.Errorf("second destroy of %s: err = %v, want ErrNotFound", h, err)
+		}
+		if _, err := c.Volume(ctx, h); !errors.Is(err, baggageclaim.ErrNotFound) {
+			t.Errorf("get after destroy of %s: err = %v, want ErrNotFound", h, err)
+		}
+	}
+
+	if w.RootFSImportPath != "" {
+		h := "deepprobe-test-" + run + "-import"
+		v, err := c.CreateVolume(ctx, baggageclaim.Request{Handle: h, Strategy: baggageclaim.ImportStrategy(w.RootFSImportPath)})
+		if err != nil {
+			t.Fatalf("import: %v", err)
+		}
+		if err := c.Destroy(ctx, v.Handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestClientRefusesBadInput(t *testing.T) {
+	sim, err := baggageclaimtest.NewServer(baggageclaimtest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c, _ := baggageclaim.NewClient(sim.URL, nil)
+	ctx := context.Background()
+	tests := []struct {
+		name, field string
+		call        func() error
+	}{
+		{"empty handle", "handle", func() error {
+			_, err := c.CreateVolume(ctx, baggageclaim.Request{Strategy: baggageclaim.EmptyStrategy()})
+			return err
+		}},
+		{"no strategy", "strategy.type", func() error { _, err := c.CreateVolume(ctx, baggageclaim.Request{Handle: "h"}); return err }},
+		{"relative import", "strategy.path", func() error {
+			_, err := c.CreateVolume(ctx, baggageclaim.Request{Handle: "h", Strategy: baggageclaim.ImportStrategy("rel")})
+			return err
+		}},
+		{"get empty", "handle", func() error { _, err := c.Volume(ctx, ""); return err }},
+		{"destroy empty", "handle", func() error { return c.Destroy(ctx, "") }},
+		{"list empty name", "properties", func() error { _, err := c.List(ctx, map[string]string{"": "v"}); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if !errors.Is(err, baggageclaim.ErrInvalidArgument) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("err = %v, want ErrInvalidArgument naming %s", err, tt.field)
+			}
+		})
+	}
+	for route, n := range sim.Faults.Calls() {
+		if n != 0 {
+			t.Errorf("%d requests sent to %s", n, route)
+		}
+	}
+}
+
+func TestSimulator(t *testing.T) {
+	state := t.TempDir()
+	sim, err := baggageclaimtest.NewServer(baggageclaimtest.Config{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c, _ := baggageclaim.NewClient(sim.URL, nil)
+	ctx := context.Background()
+
+	t.Run("disk full", func(t *testing.T) {
+		if err := sim.Faults.Set(baggageclaim.RouteCreate, faults.Fault{DiskFull: true}); err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Faults.Clear()
+		_, err := c.CreateVolume(ctx, baggageclaim.Request{Handle: "full", Strategy: baggageclaim.EmptyStrategy()})
+		var berr *baggageclaim.Error
+		if !errors.As(err, &berr) || berr.StatusCode != 500 || berr.Message != "failed to create volume" {
+			t.Fatalf("err = %v", err)
+		}
+		if len(sim.Handles()) != 0 {
+			t.Errorf("volumes left: %v", sim.Handles())
+		}
+	})
+	t.Run("handles cannot escape the state dir", func(t *testing.T) {
+		for _, h := range []string{"..", "a/../../b", `x\y`} {
+			resp, err := http.Post(sim.URL+"/volumes", "application/json",
+				strings.NewReader(`{"handle":"`+strings.ReplaceAll(h, `\`, `\\`)+`","strategy":{"type":"empty"}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 500 {
+				t.Errorf("handle %q: status %d", h, resp.StatusCode)
+			}
+		}
+	})
+	t.Run("destroy removes the directory", func(t *testing.T) {
+		v, err := c.CreateVolume(ctx, baggageclaim.Request{Handle: "d", Strategy: baggageclaim.EmptyStrategy()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(v.Path, "f"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Destroy(ctx, "d"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(v.Path); !os.IsNotExist(err) {
+			t.Errorf("volume dir still there: %v", err)
+		}
+	})
+	t.Run("import of a missing directory fails", func(t *testing.T) {
+		_, err := c.CreateVolume(ctx, baggageclaim.Request{Handle: "i", Strategy: baggageclaim.ImportStrategy(filepath.Join(state, "nope"))})
+		if err == nil {
+			t.Fatal("import of a missing dir succeeded")
+		}
+	})
+}

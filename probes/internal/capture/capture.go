@@ -1,0 +1,96 @@
+// Package capture reads the recorded HTTP exchanges in testdata/ (one request and one response
+// per file, exact bytes between marker lines) for the fixture tests of the wire clients and
+// simulators. Test support only.
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+// Exchange is one recorded request and its response.
+type Exchange struct {
+	Name string
+	// Request is the recorded request; RequestBody its exact body.
+	Request     *http.Request
+	RequestBody []byte
+	// Raw is the exact bytes of the request as sent, for replaying it.
+	Raw []byte
+	// Response is the recorded response; ResponseBody its exact body.
+	Response     *http.Response
+	ResponseBody []byte
+}
+
+const (
+	reqStart  = ">>>>>>>> REQUEST (bytes written by the client)\n"
+	reqEnd    = "<<<<<<<< END REQUEST"
+	respStart = ">>>>>>>> RESPONSE (bytes read from the server)\n"
+	respEnd   = "<<<<<<<< END RESPONSE"
+)
+
+func section(b []byte, start, end string) ([]byte, error) {
+	i := bytes.Index(b, []byte(start))
+	if i < 0 {
+		return nil, fmt.Errorf("no %q marker", start)
+	}
+	rest := b[i+len(start):]
+	j := bytes.Index(rest, []byte(end))
+	if j < 0 {
+		return nil, fmt.Errorf("no %q marker", end)
+	}
+	return rest[:j], nil
+}
+
+// Load reads one capture file.
+func Load(path string) (*Exchange, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	rawReq, err := section(b, reqStart, reqEnd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rawResp, err := section(b, respStart, respEnd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	x := &Exchange{Name: path}
+	x.Request, err = http.ReadRequest(bufio.NewReader(bytes.NewReader(rawReq)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: request: %w", path, err)
+	}
+	if x.RequestBody, err = io.ReadAll(x.Request.Body); err != nil {
+		return nil, fmt.Errorf("%s: request body: %w", path, err)
+	}
+	x.Raw = rawReq[:len(rawReq)-trailing(rawReq, x.Request.ContentLength)]
+	x.Response, err = http.ReadResponse(bufio.NewReader(bytes.NewReader(rawResp)), x.Request)
+	if err != nil {
+		return nil, fmt.Errorf("%s: response: %w", path, err)
+	}
+	if x.ResponseBody, err = io.ReadAll(x.Response.Body); err != nil {
+		return nil, fmt.Errorf("%s: response body: %w", path, err)
+	}
+	return x, nil
+}
+
+// trailing is how many bytes after the request's end the capture file added (the newline
+// before the end marker when the body had none of its own).
+func trailing(raw []byte, contentLength int64) int {
+	head := bytes.Index(raw, []byte("\r\n\r\n"))
+	if head < 0 {
+		return 0
+	}
+	end := head + 4
+	if contentLength > 0 {
+		end += int(contentLength)
+	}
+	if end > len(raw) {
+		return 0
+	}
+	return len(raw) - end
+}

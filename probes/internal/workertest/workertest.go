@@ -1,0 +1,68 @@
+// Package workertest gives tests a Garden and a Baggageclaim to talk to: the real servers named
+// by DEEPPROBE_GARDEN_URL and DEEPPROBE_BAGGAGECLAIM_URL when both are set, otherwise fresh
+// simulators. Tests that inject faults skip against real servers. Test support only.
+package workertest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
+	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+)
+
+// Environment variables naming real servers and a skeleton rootfs.
+const (
+	EnvGardenURL        = "DEEPPROBE_GARDEN_URL"
+	EnvBaggageclaimURL  = "DEEPPROBE_BAGGAGECLAIM_URL"
+	EnvRootFSImportPath = "DEEPPROBE_ROOTFS_IMPORT_PATH"
+)
+
+// Worker is the pair of servers a test uses.
+type Worker struct {
+	GardenURL       string
+	BaggageclaimURL string
+	// RootFSImportPath is a host directory holding etc/ to import as a rootfs volume; empty
+	// means use empty volumes.
+	RootFSImportPath string
+	// Garden and Baggageclaim are the simulators, nil against real servers.
+	Garden       *gardentest.Server
+	Baggageclaim *baggageclaimtest.Server
+}
+
+// Real reports whether the tests run against real servers.
+func Real() bool {
+	return os.Getenv(EnvGardenURL) != "" && os.Getenv(EnvBaggageclaimURL) != ""
+}
+
+// Start returns the worker for t: the real servers, or simulators closed at the end of t.
+func Start(t testing.TB, cfg gardentest.Config) *Worker {
+	t.Helper()
+	if Real() {
+		return &Worker{
+			GardenURL:        os.Getenv(EnvGardenURL),
+			BaggageclaimURL:  os.Getenv(EnvBaggageclaimURL),
+			RootFSImportPath: os.Getenv(EnvRootFSImportPath),
+		}
+	}
+	g, err := gardentest.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	b, err := baggageclaimtest.NewServer(baggageclaimtest.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return &Worker{GardenURL: g.URL, BaggageclaimURL: b.URL, Garden: g, Baggageclaim: b,
+		RootFSImportPath: os.Getenv(EnvRootFSImportPath)}
+}
+
+// NeedSimulators skips t against real servers: it injects faults or reads simulator state.
+func (w *Worker) NeedSimulators(t testing.TB) {
+	t.Helper()
+	if w.Garden == nil {
+		t.Skip("needs the simulators (fault injection or simulator state); skipped against real servers")
+	}
+}
