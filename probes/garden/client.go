@@ -183,4 +183,3 @@ func (c *Client) Destroy(ctx context.Context, handle string) error {
 	_, err := c.call(ctx, RouteDestroy, []string{handle}, nil, nil)
 	return err
 }
-
