@@ -1,0 +1,25 @@
+package probes
+
+import "strings"
+
+// HandlePrefix starts the handle of every volume and container the workload creates.
+const HandlePrefix = "health-check-"
+
+// Properties that mark a volume or container as deepprobe's. The janitor reaps nothing that
+// lacks MarkerProperty=MarkerValue.
+const (
+	MarkerProperty    = "deepprobe.health-check"
+	MarkerValue       = "true"
+	CreatedAtProperty = "deepprobe.created-at"
+	InstanceProperty  = "deepprobe.instance"
+)
+
+// Marker is the property filter that selects deepprobe's resources on the servers.
+func Marker() map[string]string { return map[string]string{MarkerProperty: MarkerValue} }
+
+// IsProbeHandle reports whether handle has the exact, case-sensitive health-check prefix and
+// something after it.
+func IsProbeHandle(handle string) bool {
+	rest, ok := strings.CutPrefix(handle, HandlePrefix)
+	return ok && rest != ""
+}

@@ -1,0 +1,90 @@
+package probes
+
+import (
+	"strings"
+	"time"
+)
+
+// Stage names, in the order the workload runs them.
+const (
+	StageVolumeCreate     = "volume.create"
+	StageContainerCreate  = "container.create"
+	StageContainerDestroy = "container.destroy"
+	StageVolumeDestroy    = "volume.destroy"
+)
+
+// Status is the outcome of a stage.
+type Status string
+
+// Stage outcomes.
+const (
+	StatusPass Status = "pass"
+	StatusFail Status = "fail"
+	StatusSkip Status = "skip"
+)
+
+// StageResult is what one stage did.
+type StageResult struct {
+	Name     string
+	Status   Status
+	Duration time.Duration
+	// Err is why the stage failed, or for a skipped stage why it did not run.
+	Err error
+}
+
+// Result is one run of the workload.
+type Result struct {
+	// Handle is the handle of the volume and container of this run.
+	Handle    string
+	StartedAt time.Time
+	Duration  time.Duration
+	Stages    []StageResult
+}
+
+// Passed reports whether no stage failed.
+func (r Result) Passed() bool {
+	_, failed := r.FirstFailure()
+	return !failed
+}
+
+// FirstFailure returns the first stage that failed.
+func (r Result) FirstFailure() (StageResult, bool) {
+	for _, s := range r.Stages {
+		if s.Status == StatusFail {
+			return s, true
+		}
+	}
+	return StageResult{}, false
+}
+
+// Component sums up the stages whose names start with prefix ("volume." for Baggageclaim,
+// "container." for Garden): healthy only if at least one ran and none failed; the error is the
+// first failure's, or why none ran.
+func (r Result) Component(prefix string) (healthy bool, reason string) {
+	ran := false
+	for _, s := range r.Stages {
+		if !strings.HasPrefix(s.Name, prefix) {
+			continue
+		}
+		switch s.Status {
+		case StatusFail:
+			return false, s.Name + ": " + errString(s.Err)
+		case StatusPass:
+			ran = true
+		}
+	}
+	if !ran {
+		if f, ok := r.FirstFailure(); ok {
+			return false, "not checked: " + f.Name + " failed"
+		}
+		return false, "not checked"
+	}
+	return true, ""
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
