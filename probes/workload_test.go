@@ -1,0 +1,246 @@
+package probes_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deepprobe/deepprobe/probes"
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/faults"
+	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/probes/internal/workertest"
+)
+
+func newWorkload(t *testing.T, w *workertest.Worker, cfg probes.WorkloadConfig) (*probes.Workload, *garden.Client, *baggageclaim.Client) {
+	t.Helper()
+	hc := &http.Client{}
+	g, err := garden.NewClient(w.GardenURL, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := baggageclaim.NewClient(w.BaggageclaimURL, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Garden, cfg.Baggageclaim = g, b
+	if cfg.RootFSImportPath == "" {
+		cfg.RootFSImportPath = w.RootFSImportPath
+	}
+	wl, err := probes.NewWorkload(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wl, g, b
+}
+
+// assertNoResidue checks that the run's own handle is on neither server.
+func assertNoResidue(t *testing.T, g *garden.Client, b *baggageclaim.Client, handle string) {
+	t.Helper()
+	ctx := context.Background()
+	handles, err := g.List(ctx, probes.Marker())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range handles {
+		if h == handle {
+			t.Errorf("container %s left behind", handle)
+		}
+	}
+	if _, err := b.Volume(ctx, handle); err == nil {
+		t.Errorf("volume %s left behind", handle)
+	}
+}
+
+func stageStatuses(r probes.Result) string {
+	var parts []string
+	for _, s := range r.Stages {
+		parts = append(parts, s.Name+"="+string(s.Status))
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestWorkloadPasses runs against the simulators or the real servers.
+func TestWorkloadPasses(t *testing.T) {
+	w := workertest.Start(t, gardentest.Config{})
+	wl, g, b := newWorkload(t, w, probes.WorkloadConfig{Instance: "test"})
+	res := wl.Run(context.Background())
+	want := "volume.create=pass container.create=pass container.destroy=pass volume.destroy=pass"
+	if got := stageStatuses(res); got != want {
+		t.Fatalf("stages %s, want %s (%+v)", got, want, res.Stages)
+	}
+	if !res.Passed() || !probes.IsProbeHandle(res.Handle) {
+		t.Errorf("result %+v", res)
+	}
+	assertNoResidue(t, g, b, res.Handle)
+	if wl.InFlight(res.Handle) {
+		t.Errorf("handle still tracked as in flight")
+	}
+}
+
+// TestWorkloadMarksAndArmsGraceTime inspects what the simulator received.
+func TestWorkloadMarksAndArmsGraceTime(t *testing.T) {
+	w := workertest.Start(t, gardentest.Config{})
+	w.NeedSimulators(t)
+	// Keep the container: make its destroy fail once.
+	_ = w.Garden.Faults.Set(garden.RouteDestroy, faults.Fault{Status: 500, Times: 1})
+	now := time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC)
+	wl, g, _ := newWorkload(t, w, probes.WorkloadConfig{Instance: "worker-1", Now: func() time.Time { return now }})
+	res := wl.Run(context.Background())
+	if f, ok := res.FirstFailure(); !ok || f.Name != probes.StageContainerDestroy {
+		t.Fatalf("want container.destroy to fail, got %s", stageStatuses(res))
+	}
+	props, err := g.Properties(context.Background(), res.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{probes.MarkerProperty: "true", probes.CreatedAtProperty: "2026-11-21T05:00:00Z", probes.InstanceProperty: "worker-1"}
+	for k, v := range want {
+		if props[k] != v {
+			t.Errorf("property %s = %q, want %q", k, props[k], v)
+		}
+	}
+	if n := w.Garden.Faults.Calls()[garden.RouteGraceTime]; n != 1 {
+		t.Errorf("PUT grace_time called %d times, want 1", n)
+	}
+	_ = g.Destroy(context.Background(), res.Handle)
+}
+
+func TestWorkloadFailures(t *testing.T) {
+	tests := []struct {
+		name       string
+		garden     map[string]faults.Fault
+		bc         map[string]faults.Fault
+		cfg        probes.WorkloadConfig
+		want       string
+		wantFailed string
+		wantErr    string
+		// leavesContainer: the fault hides a container from the workload (a fake 404, a
+		// destroy that hangs); Garden's grace time or the janitor reaps it.
+		leavesContainer bool
+	}{
+		{
+			name:       "baggageclaim 500 on create",
+			bc:         map[string]faults.Fault{baggageclaim.RouteCreate: {Status: 500}},
+			want:       "volume.create=fail container.create=skip container.destroy=skip volume.destroy=pass",
+			wantFailed: probes.StageVolumeCreate, wantErr: "baggageclaim create: 500",
+		},
+		{
+			name:       "disk full",
+			bc:         map[string]faults.Fault{baggageclaim.RouteCreate: {DiskFull: true}},
+			want:       "volume.create=fail container.create=skip container.destroy=skip volume.destroy=pass",
+			wantFailed: probes.StageVolumeCreate, wantErr: "failed to create volume",
+		},
+		{
+			name:       "garden hangs on create",
+			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}},
+			cfg:        probes.WorkloadConfig{Timeout: 100 * time.Millisecond},
+			want:       "volume.create=pass container.create=fail container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "timed out",
+		},
+		{
+			name:       "garden 500 with a non-JSON body",
+			garden:     map[string]faults.Fault{garden.RouteCreate: {Status: 500, Body: "<h1>oops</h1>", ContentType: "text/html"}},
+			want:       "volume.create=pass container.create=fail container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "<h1>oops</h1>",
+		},
+		{
+			name:       "grace time refused",
+			garden:     map[string]faults.Fault{garden.RouteGraceTime: {Status: 500}},
+			want:       "volume.create=pass container.create=fail container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "garden grace_time",
+		},
+		{
+			name:       "connection reset on volume destroy",
+			bc:         map[string]faults.Fault{baggageclaim.RouteDestroy: {Reset: true, Times: 1}},
+			want:       "volume.create=pass container.create=pass container.destroy=pass volume.destroy=fail",
+			wantFailed: probes.StageVolumeDestroy, wantErr: "baggageclaim destroy",
+		},
+		{
+			name:            "already gone on destroy is success",
+			garden:          map[string]faults.Fault{garden.RouteDestroy: {Status: 404, Body: `{"Type":"ContainerNotFoundError","Message":"unknown handle: x","Handle":"x","ProcessID":"","Binary":""}`}},
+			want:            "volume.create=pass container.create=pass container.destroy=pass volume.destroy=pass",
+			leavesContainer: true,
+		},
+		{
+			name:       "router 404 on destroy is a failure",
+			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 404, Body: "404 page not found", ContentType: "text/plain", Times: 1}},
+			want:       "volume.create=pass container.create=pass container.destroy=fail volume.destroy=pass",
+			wantFailed: probes.StageContainerDestroy, wantErr: "404 page not found",
+		},
+		{
+			name:       "cleanup runs when garden hangs on destroy too",
+			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}, garden.RouteDestroy: {Hang: true}},
+			cfg:        probes.WorkloadConfig{Timeout: 50 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond},
+			want:       "volume.create=pass container.create=fail container.destroy=fail volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "timed out",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := workertest.Start(t, gardentest.Config{})
+			w.NeedSimulators(t)
+			for route, f := range tt.garden {
+				if err := w.Garden.Faults.Set(route, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for route, f := range tt.bc {
+				if err := w.Baggageclaim.Faults.Set(route, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wl, _, _ := newWorkload(t, w, tt.cfg)
+			res := wl.Run(context.Background())
+			if got := stageStatuses(res); got != tt.want {
+				t.Fatalf("stages %s\nwant   %s\n%+v", got, tt.want, res.Stages)
+			}
+			f, failed := res.FirstFailure()
+			if failed != (tt.wantFailed != "") || f.Name != tt.wantFailed {
+				t.Fatalf("first failure %q, want %q", f.Name, tt.wantFailed)
+			}
+			if failed && !strings.Contains(f.Err.Error(), tt.wantErr) {
+				t.Errorf("error %q does not contain %q", f.Err, tt.wantErr)
+			}
+			// Whatever failed, nothing is left but what a failed (or faked) destroy kept.
+			wantContainers, wantVolumes := 0, 0
+			switch {
+			case tt.wantFailed == probes.StageVolumeDestroy:
+				wantVolumes = 1
+			case tt.wantFailed == probes.StageContainerDestroy, tt.leavesContainer:
+				wantContainers = 1
+			}
+			if got := len(w.Garden.Handles()); got != wantContainers {
+				t.Errorf("containers left: %v, want %d", w.Garden.Handles(), wantContainers)
+			}
+			if got := len(w.Baggageclaim.Handles()); got != wantVolumes {
+				t.Errorf("volumes left: %v, want %d", w.Baggageclaim.Handles(), wantVolumes)
+			}
+		})
+	}
+}
+
+func TestWorkloadConfigValidation(t *testing.T) {
+	g, _ := garden.NewClient("http://127.0.0.1:1", nil)
+	b, _ := baggageclaim.NewClient("http://127.0.0.1:1", nil)
+	tests := []struct {
+		name string
+		cfg  probes.WorkloadConfig
+		want string
+	}{
+		{"no garden", probes.WorkloadConfig{Baggageclaim: b}, "Garden client"},
+		{"grace below timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, GraceTime: time.Second, Timeout: 2 * time.Second}, "grace time"},
+		{"relative import", probes.WorkloadConfig{Garden: g, Baggageclaim: b, RootFSImportPath: "skel"}, "rootfs import path"},
+		{"negative timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Timeout: -1}, "probe timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := probes.NewWorkload(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
