@@ -1,0 +1,42 @@
+# deepprobe: see README.md. `make run` starts the simulators and deepprobe; `make test` runs
+# every test (the Docker one skips, loudly, when no engine answers).
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/deepprobe/deepprobe/internal/cli.Version=$(VERSION)
+BIN := bin
+LISTEN ?= 127.0.0.1:8889
+
+.PHONY: build test test-short run vet fmt-check bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+# The integration tests build the binaries themselves (into a temporary dir).
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+# Runs workersim (the Garden and Baggageclaim simulators) and deepprobe in the foreground;
+# Ctrl-C stops both.
+run: build
+	@set -e; \
+	$(BIN)/workersim --admin-listen 127.0.0.1:7789 & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
+	echo; echo "deepprobe: http://$(LISTEN)/healthz   (try ?verbose, /livez, /metrics)"; \
+	echo "fault injection: curl -X PUT http://127.0.0.1:7789/garden/faults/create -d '{\"status\":500}'"; echo; \
+	$(BIN)/deepprobe serve --listen $(LISTEN)
+
+bench: build
+	$(GO) run ./integration/cmd/loadbench -out BENCHMARKS.md
+
+clean:
+	rm -rf $(BIN)

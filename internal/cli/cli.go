@@ -1,0 +1,117 @@
+// Package cli is deepprobe's command line: the subcommands serve, check, janitor and version,
+// their flags (each with a DEEPPROBE_* environment variable) and the wiring of probes, server
+// and gc into a running service (Main). cmd/deepprobe only calls RunAndExit.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X github.com/deepprobe/deepprobe/internal/cli.Version=...".
+var Version = "dev"
+
+// Exit codes. Docker reserves 2 for healthchecks, so no path returns it.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+)
+
+// Env is what a command reads from and writes to its process.
+type Env struct {
+	Args   []string
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Run runs the subcommand named by env.Args[0] until ctx ends, and returns the exit code.
+func Run(ctx context.Context, env Env) int {
+	if len(env.Args) == 0 {
+		fmt.Fprint(env.Stderr, topUsage)
+		return ExitFailure
+	}
+	var err error
+	switch env.Args[0] {
+	case "serve":
+		err = runServe(ctx, env, env.Args[1:])
+	case "check":
+		return runCheck(ctx, env, env.Args[1:])
+	case "janitor":
+		return runJanitor(ctx, env, env.Args[1:])
+	case "version", "--version":
+		fmt.Fprintln(env.Stdout, "deepprobe", Version)
+		return ExitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, topUsage)
+		return ExitOK
+	default:
+		err = fmt.Errorf("unknown subcommand %q\n\n%s", env.Args[0], topUsage)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		fmt.Fprintln(env.Stderr, "deepprobe:", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+const topUsage = `usage: deepprobe <subcommand> [flags]
+
+subcommands:
+  serve     run the HTTP service (/healthz, /readyz, /livez, /metrics) and the janitor
+  check     ask a running deepprobe whether the worker is healthy (exit 0) or not (exit 1)
+  janitor   sweep health-check leftovers from the command line
+  version   print the version
+
+Run 'deepprobe <subcommand> --help' for its flags.
+`
+
+// RunAndExit is the entry point of cmd/deepprobe: it runs the subcommand until SIGTERM or SIGINT and
+// exits with its code.
+func RunAndExit() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := Run(ctx, Env{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+func runServe(ctx context.Context, env Env, args []string) error {
+	if helpRequested(args) {
+		var cfg ServeConfig
+		fs := ServeFlags(&cfg)
+		fs.SetOutput(env.Stdout)
+		fs.Usage()
+		return nil
+	}
+	cfg, err := ParseServe(args, env.Getenv)
+	if err != nil {
+		return err
+	}
+	logger, err := cfg.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	m, err := NewMain(cfg, logger)
+	if err != nil {
+		return err
+	}
+	return m.Run(ctx, nil)
+}
+
+func helpRequested(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,362 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/deepprobe/deepprobe/gc"
+	"github.com/deepprobe/deepprobe/probes"
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/server"
+)
+
+// UpstreamConfig is what every subcommand that talks to the worker needs.
+type UpstreamConfig struct {
+	GardenURL       string
+	BaggageclaimURL string
+	ProbeTimeout    time.Duration
+	CleanupTimeout  time.Duration
+	GraceTime       time.Duration
+	OrphanAge       time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+func (u *UpstreamConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&u.GardenURL, "garden-url", "http://127.0.0.1:7777", "Garden server URL")
+	fs.StringVar(&u.BaggageclaimURL, "baggageclaim-url", "http://127.0.0.1:7788", "Baggageclaim server URL")
+	fs.DurationVar(&u.ProbeTimeout, "probe-timeout", probes.DefaultTimeout, "deadline of the workload's create stages")
+	fs.DurationVar(&u.CleanupTimeout, "cleanup-timeout", probes.DefaultCleanupTimeout, "deadline of each destroy stage, even after a timeout")
+	fs.DurationVar(&u.GraceTime, "grace-time", probes.DefaultGraceTime, "container grace time after which Garden reaps it; must exceed --probe-timeout")
+	fs.DurationVar(&u.OrphanAge, "orphan-age", 0, "age after which the janitor reaps a health-check leftover (default --grace-time + --probe-timeout)")
+	fs.StringVar(&u.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&u.LogFormat, "log-format", "text", "log format: text or json")
+}
+
+func (u *UpstreamConfig) validate() error {
+	if u.ProbeTimeout <= 0 {
+		return fmt.Errorf("--probe-timeout must be positive, got %s", u.ProbeTimeout)
+	}
+	if u.CleanupTimeout <= 0 {
+		return fmt.Errorf("--cleanup-timeout must be positive, got %s", u.CleanupTimeout)
+	}
+	if u.GraceTime <= u.ProbeTimeout {
+		return fmt.Errorf("--grace-time (%s) must exceed --probe-timeout (%s), or Garden could reap the container mid-probe", u.GraceTime, u.ProbeTimeout)
+	}
+	if u.OrphanAge < 0 {
+		return fmt.Errorf("--orphan-age must not be negative, got %s", u.OrphanAge)
+	}
+	if u.OrphanAge == 0 {
+		u.OrphanAge = u.GraceTime + u.ProbeTimeout
+	}
+	if u.OrphanAge < u.ProbeTimeout+2*u.CleanupTimeout {
+		return fmt.Errorf("--orphan-age (%s) must exceed a whole workload (--probe-timeout + 2 x --cleanup-timeout = %s)", u.OrphanAge, u.ProbeTimeout+2*u.CleanupTimeout)
+	}
+	return nil
+}
+
+// logger builds the logger the flags ask for.
+func (u *UpstreamConfig) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(u.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", u.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch u.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format must be text or json, got %q", u.LogFormat)
+	}
+}
+
+// clients builds the two wire clients, naming the flag of a bad URL.
+func (u *UpstreamConfig) clients() (*garden.Client, *baggageclaim.Client, error) {
+	hc := &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	g, err := garden.NewClient(u.GardenURL, hc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--garden-url: %w", err)
+	}
+	b, err := baggageclaim.NewClient(u.BaggageclaimURL, hc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--baggageclaim-url: %w", err)
+	}
+	return g, b, nil
+}
+
+// ServeConfig is the configuration of `deepprobe serve`.
+type ServeConfig struct {
+	UpstreamConfig
+	Listen            string
+	RootFSImportPath  string
+	MinInterval       time.Duration
+	Interval          time.Duration
+	MaxAge            time.Duration
+	FailureThreshold  int
+	MaxWait           time.Duration
+	ShallowTimeout    time.Duration
+	Instance          string
+	JanitorInterval   time.Duration
+	HeartbeatFile     string
+	AuthTokenFile     string
+	AuthExemptShallow bool
+	ShutdownTimeout   time.Duration
+}
+
+// ServeFlags returns the flag set of `deepprobe serve` bound to cfg; it is exported so that
+// deployment files can be checked against the real parser.
+func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("deepprobe serve", flag.ContinueOnError)
+	cfg.register(fs)
+	fs.StringVar(&cfg.Listen, "listen", ":8889", "HTTP listen address")
+	fs.StringVar(&cfg.RootFSImportPath, "rootfs-import-path", "", "host directory (with etc/) to import as the container rootfs; default an empty volume")
+	fs.DurationVar(&cfg.MinInterval, "min-interval", probes.DefaultMinInterval, "how long a result is reused before a new workload may start")
+	fs.DurationVar(&cfg.Interval, "interval", 0, "run the workload in the background every interval (0: only on request)")
+	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "background mode: a result older than this fails as stale (default 3 x --interval + a workload)")
+	fs.IntVar(&cfg.FailureThreshold, "failure-threshold", probes.DefaultFailureThreshold, "consecutive failed workloads before reporting unhealthy")
+	fs.DurationVar(&cfg.MaxWait, "max-wait", 0, "how long a request without ?timeout waits (default: a whole workload + 1s)")
+	fs.DurationVar(&cfg.ShallowTimeout, "shallow-timeout", server.DefaultShallowTimeout, "deadline of /livez without ?timeout")
+	fs.StringVar(&cfg.Instance, "instance", "", "value of the deepprobe.instance property (default: the host name)")
+	fs.DurationVar(&cfg.JanitorInterval, "janitor-interval", time.Minute, "how often the janitor sweeps leftovers (0 disables it)")
+	fs.StringVar(&cfg.HeartbeatFile, "heartbeat-file", "", "write the unix time to this file after each passing workload")
+	fs.StringVar(&cfg.AuthTokenFile, "auth-token-file", "", "require this file's bearer token on /healthz and /readyz (and /livez, /metrics)")
+	fs.BoolVar(&cfg.AuthExemptShallow, "auth-exempt-shallow", false, "with --auth-token-file: leave /livez and /metrics open")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long to wait for the workload in flight before cancelling it")
+	fs.Usage = usage(fs, "deepprobe serve [flags]")
+	return fs
+}
+
+// ParseServe parses the arguments and environment of `deepprobe serve` and validates them.
+func ParseServe(args []string, getenv func(string) string) (ServeConfig, error) {
+	var cfg ServeConfig
+	fs := ServeFlags(&cfg)
+	fs.SetOutput(io.Discard)
+	if err := parse(fs, args, getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+func (c *ServeConfig) validate() error {
+	if err := c.UpstreamConfig.validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Listen == "":
+		return errors.New("--listen must not be empty")
+	case c.RootFSImportPath != "" && !filepath.IsAbs(c.RootFSImportPath):
+		return fmt.Errorf("--rootfs-import-path must be absolute, got %q", c.RootFSImportPath)
+	case c.MinInterval <= 0:
+		return fmt.Errorf("--min-interval must be positive, got %s", c.MinInterval)
+	case c.Interval < 0:
+		return fmt.Errorf("--interval must not be negative, got %s", c.Interval)
+	case c.MaxAge < 0:
+		return fmt.Errorf("--max-age must not be negative, got %s", c.MaxAge)
+	case c.MaxAge > 0 && c.Interval == 0:
+		return errors.New("--max-age only applies with --interval")
+	case c.MaxAge > 0 && c.MaxAge <= c.Interval:
+		return fmt.Errorf("--max-age (%s) must exceed --interval (%s)", c.MaxAge, c.Interval)
+	case c.FailureThreshold < 1:
+		return fmt.Errorf("--failure-threshold must be at least 1, got %d", c.FailureThreshold)
+	case c.MaxWait < 0:
+		return fmt.Errorf("--max-wait must not be negative, got %s", c.MaxWait)
+	case c.ShallowTimeout <= 0:
+		return fmt.Errorf("--shallow-timeout must be positive, got %s", c.ShallowTimeout)
+	case c.JanitorInterval < 0:
+		return fmt.Errorf("--janitor-interval must not be negative, got %s", c.JanitorInterval)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout must be positive, got %s", c.ShutdownTimeout)
+	case c.AuthExemptShallow && c.AuthTokenFile == "":
+		return errors.New("--auth-exempt-shallow needs --auth-token-file")
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = c.ProbeTimeout + 2*c.CleanupTimeout + time.Second
+	}
+	if c.Instance == "" {
+		c.Instance, _ = os.Hostname()
+	}
+	return nil
+}
+
+// Main is a running `deepprobe serve`: built by NewMain, run by Run.
+type Main struct {
+	cfg      ServeConfig
+	logger   *slog.Logger
+	workload *probes.Workload
+	prober   *probes.Prober
+	server   *server.Server
+	janitor  *gc.Janitor
+}
+
+// NewMain builds everything `deepprobe serve` runs; nothing listens or runs yet.
+func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
+	g, b, err := cfg.clients()
+	if err != nil {
+		return nil, err
+	}
+	token, err := readToken(cfg.AuthTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	m := &Main{cfg: cfg, logger: logger}
+	m.workload, err = probes.NewWorkload(probes.WorkloadConfig{
+		Garden: g, Baggageclaim: b, RootFSImportPath: cfg.RootFSImportPath,
+		Timeout: cfg.ProbeTimeout, CleanupTimeout: cfg.CleanupTimeout, GraceTime: cfg.GraceTime, Instance: cfg.Instance,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.prober, err = probes.NewProber(probes.ProberConfig{
+		Run: m.runWorkload, MinInterval: cfg.MinInterval, Interval: cfg.Interval, MaxAge: cfg.MaxAge,
+		FailureThreshold: cfg.FailureThreshold, Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.server, err = server.New(server.Config{
+		Deep: m.prober, Shallow: probes.Shallow{Garden: g, Baggageclaim: b}, Registry: reg, Logger: logger,
+		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.JanitorInterval > 0 {
+		m.janitor, err = gc.New(gc.Config{
+			Garden: g, Baggageclaim: b, Interval: cfg.JanitorInterval, OrphanAge: cfg.OrphanAge,
+			InFlight: m.workload.InFlight, Logger: logger, Registerer: reg,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// runWorkload runs one workload, logs its outcome and writes the heartbeat.
+func (m *Main) runWorkload(ctx context.Context) probes.Result {
+	res := m.workload.Run(ctx)
+	if f, failed := res.FirstFailure(); failed {
+		m.logger.Warn("workload failed", "handle", res.Handle, "stage", f.Name, "error", f.Err, "duration", res.Duration)
+		return res
+	}
+	m.logger.Debug("workload passed", "handle", res.Handle, "duration", res.Duration)
+	if m.cfg.HeartbeatFile != "" {
+		if err := writeHeartbeat(m.cfg.HeartbeatFile, time.Now()); err != nil {
+			m.logger.Error("writing heartbeat file", "path", m.cfg.HeartbeatFile, "error", err)
+		}
+	}
+	return res
+}
+
+// writeHeartbeat replaces path with the unix time, atomically.
+func writeHeartbeat(path string, now time.Time) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".heartbeat-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.WriteString(strconv.FormatInt(now.Unix(), 10) + "\n")
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil {
+		_ = os.Remove(tmp.Name())
+		return errors.Join(werr, cerr)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		_ = os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Addr returns the address the server listens on, once Run has bound it.
+func (m *Main) Addr() string { return m.server.Addr().String() }
+
+// Run listens (returning a bind error at once), serves, and runs the background prober and the
+// janitor until ctx ends; then it stops accepting requests, lets the workload in flight finish
+// its cleanup (bounded by --shutdown-timeout), and returns. ready, if not nil, is called once
+// the server listens.
+func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
+	if err := m.server.Listen(m.cfg.Listen); err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	m.logger.Info("deepprobe listening", "addr", m.server.Addr().String(), "garden", m.cfg.GardenURL,
+		"baggageclaim", m.cfg.BaggageclaimURL, "probe_timeout", m.cfg.ProbeTimeout, "min_interval", m.cfg.MinInterval,
+		"interval", m.cfg.Interval, "janitor_interval", m.cfg.JanitorInterval)
+	if ready != nil {
+		ready(m.server.Addr().String())
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := m.server.Serve(); err != nil {
+			errs <- fmt.Errorf("serving: %w", err)
+			stop()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		_ = m.prober.Run(runCtx)
+	}()
+	if m.janitor != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = m.janitor.Run(runCtx)
+		}()
+	}
+
+	<-runCtx.Done()
+	m.logger.Info("deepprobe stopping: no new requests; waiting for the workload in flight", "bound", m.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout)
+	defer cancel()
+	var shutdownErr error
+	var sw sync.WaitGroup
+	sw.Add(1)
+	go func() {
+		defer sw.Done()
+		if err := m.prober.Shutdown(shutdownCtx); err != nil {
+			m.logger.Warn("workload cancelled at shutdown", "error", err)
+		}
+	}()
+	// Requests still waiting get the workload's result as it lands; give them that long.
+	serverCtx, cancelServer := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout+m.cfg.CleanupTimeout*2+time.Second)
+	defer cancelServer()
+	if err := m.server.Shutdown(serverCtx); err != nil {
+		shutdownErr = fmt.Errorf("HTTP shutdown: %w", err)
+	}
+	sw.Wait()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	m.logger.Info("deepprobe stopped")
+	return shutdownErr
+}

@@ -1,0 +1,5 @@
+// Package server is deepprobe's HTTP layer (Echo): /healthz and /readyz answer from the deep
+// probe, /livez from the shallow check, /metrics from Prometheus. It turns outcomes into status
+// codes and bodies, bounds every caller's wait, and logs and counts requests. It is the only
+// package that imports Echo; it must not call Garden or Baggageclaim itself.
+package server

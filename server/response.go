@@ -1,0 +1,145 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/deepprobe/deepprobe/probes"
+)
+
+// Stage is one stage (or shallow check) in a response body.
+type Stage struct {
+	Name       string  `json:"name"`
+	Status     string  `json:"status"`
+	DurationMS float64 `json:"duration_ms"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// Component is Concourse's own health-check shape for Garden and Baggageclaim.
+type Component struct {
+	Healthy       bool   `json:"healthy"`
+	ResponseError string `json:"response_error"`
+}
+
+// Health is the JSON body of /healthz, /readyz and /livez.
+type Health struct {
+	// Status is "pass", "warn" (a failure below the failure threshold) or "fail".
+	Status string `json:"status"`
+	// Check is "deep" or "shallow".
+	Check string `json:"check"`
+	// Error says why the status is not "pass": the failing stage and its error, a timeout,
+	// staleness.
+	Error               string     `json:"error,omitempty"`
+	FailedStage         string     `json:"failed_stage,omitempty"`
+	CheckedAt           *time.Time `json:"checked_at,omitempty"`
+	DurationMS          float64    `json:"duration_ms"`
+	AgeMS               float64    `json:"age_ms"`
+	Cached              bool       `json:"cached"`
+	Stale               bool       `json:"stale,omitempty"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	Handle              string     `json:"handle,omitempty"`
+	Stages              []Stage    `json:"stages"`
+	Garden              Component  `json:"garden"`
+	Baggageclaim        Component  `json:"baggageclaim"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func stages(rs []probes.StageResult) []Stage {
+	out := make([]Stage, len(rs))
+	for i, s := range rs {
+		out[i] = Stage{Name: s.Name, Status: string(s.Status), DurationMS: ms(s.Duration)}
+		if s.Err != nil {
+			out[i].Error = s.Err.Error()
+		}
+	}
+	return out
+}
+
+// deepHealth describes an outcome of the deep probe.
+func deepHealth(o probes.Outcome) Health {
+	r := o.Result
+	checked := o.CompletedAt.UTC()
+	h := Health{
+		Status:              o.State(),
+		Check:               "deep",
+		CheckedAt:           &checked,
+		DurationMS:          ms(r.Duration),
+		AgeMS:               ms(o.Age),
+		Cached:              o.Cached,
+		Stale:               o.Stale,
+		ConsecutiveFailures: o.ConsecutiveFailures,
+		Handle:              r.Handle,
+		Stages:              stages(r.Stages),
+	}
+	h.Garden.Healthy, h.Garden.ResponseError = r.Component("container.")
+	h.Baggageclaim.Healthy, h.Baggageclaim.ResponseError = r.Component("volume.")
+	if f, failed := r.FirstFailure(); failed {
+		h.FailedStage = f.Name
+		h.Error = fmt.Sprintf("%s failed: %v", f.Name, f.Err)
+	}
+	if o.Stale {
+		h.Error = fmt.Sprintf("stale: the last result is %s old", o.Age.Round(time.Millisecond))
+		if h.FailedStage == "" {
+			h.Garden = Component{ResponseError: h.Error}
+			h.Baggageclaim = Component{ResponseError: h.Error}
+		}
+	}
+	return h
+}
+
+// shallowHealth describes the shallow check.
+func shallowHealth(rs []probes.StageResult, took time.Duration) Health {
+	h := Health{Status: "pass", Check: "shallow", DurationMS: ms(took), Stages: stages(rs)}
+	for _, s := range rs {
+		c := Component{Healthy: s.Status == probes.StatusPass}
+		if s.Err != nil {
+			c.ResponseError = s.Err.Error()
+			if h.Status == "pass" {
+				h.Status, h.FailedStage, h.Error = "fail", s.Name, fmt.Sprintf("%s failed: %v", s.Name, s.Err)
+			}
+		}
+		switch s.Name {
+		case probes.CheckGardenPing:
+			h.Garden = c
+		case probes.CheckBaggageclaimList:
+			h.Baggageclaim = c
+		}
+	}
+	return h
+}
+
+// verbose renders h as Kubernetes' ?verbose text: a line per stage, then the verdict.
+func verbose(name string, h Health) string {
+	var b strings.Builder
+	for _, s := range h.Stages {
+		switch s.Status {
+		case string(probes.StatusPass):
+			fmt.Fprintf(&b, "[+]%s ok %s\n", s.Name, fmtMS(s.DurationMS))
+		case string(probes.StatusSkip):
+			fmt.Fprintf(&b, "[ ]%s skipped: %s\n", s.Name, s.Error)
+		default:
+			fmt.Fprintf(&b, "[-]%s failed: %s\n", s.Name, s.Error)
+		}
+	}
+	if h.Stale {
+		fmt.Fprintf(&b, "[-]freshness failed: %s\n", h.Error)
+	}
+	if len(h.Stages) == 0 && h.Error != "" {
+		fmt.Fprintf(&b, "[-]%s failed: %s\n", h.Check, h.Error)
+	}
+	switch h.Status {
+	case "pass":
+		fmt.Fprintf(&b, "%s check passed\n", name)
+	case "warn":
+		fmt.Fprintf(&b, "%s check passed with warnings: %s (%d consecutive failures)\n", name, h.Error, h.ConsecutiveFailures)
+	default:
+		fmt.Fprintf(&b, "%s check failed\n", name)
+	}
+	return b.String()
+}
+
+func fmtMS(v float64) string {
+	return (time.Duration(v * float64(time.Millisecond))).Round(10 * time.Microsecond).String()
+}

@@ -1,0 +1,360 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deepprobe/deepprobe/probes"
+)
+
+// Routes served, shared with tests and deployment-file checks.
+const (
+	PathHealthz = "/healthz"
+	PathReadyz  = "/readyz"
+	PathLivez   = "/livez"
+	PathMetrics = "/metrics"
+)
+
+// DeepChecker runs (or joins, or reads the cache of) the deep probe.
+type DeepChecker interface {
+	Check(ctx context.Context) (probes.Outcome, error)
+}
+
+// ShallowChecker runs the cheap check.
+type ShallowChecker interface {
+	Check(ctx context.Context) []probes.StageResult
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxWait        = 10 * time.Second
+	DefaultShallowTimeout = 2 * time.Second
+	// MaxTimeout is the largest ?timeout a caller may ask for.
+	MaxTimeout = 5 * time.Minute
+)
+
+// Config configures a Server. Zero values mean the defaults.
+type Config struct {
+	// Deep and Shallow are required.
+	Deep    DeepChecker
+	Shallow ShallowChecker
+	// Registry serves /metrics and receives the HTTP metrics; nil means a new one.
+	Registry *prometheus.Registry
+	// Logger receives a line per request; nil discards.
+	Logger *slog.Logger
+	// MaxWait is how long /healthz waits for a result when the caller gives no ?timeout
+	// (default 10s; set it above the workload's longest run).
+	MaxWait time.Duration
+	// ShallowTimeout bounds /livez when the caller gives no ?timeout (default 2s).
+	ShallowTimeout time.Duration
+	// AuthToken, when set, is required as "Authorization: Bearer <token>" on the deep
+	// endpoints, and on /livez and /metrics unless AuthExemptShallow.
+	AuthToken         string
+	AuthExemptShallow bool
+}
+
+// Server serves deepprobe's endpoints.
+type Server struct {
+	cfg     Config
+	echo    *echo.Echo
+	http    *http.Server
+	ln      net.Listener
+	metrics *httpMetrics
+}
+
+// New returns a Server, or an error naming what is wrong with cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Deep == nil || cfg.Shallow == nil {
+		return nil, errors.New("server: Deep and Shallow checkers are required")
+	}
+	if cfg.MaxWait < 0 || cfg.ShallowTimeout < 0 {
+		return nil, errors.New("server: timeouts must not be negative")
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.ShallowTimeout == 0 {
+		cfg.ShallowTimeout = DefaultShallowTimeout
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newHTTPMetrics(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, metrics: m}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe)
+	deep := []echo.MiddlewareFunc{s.requireToken}
+	shallow := deep
+	if cfg.AuthExemptShallow {
+		shallow = nil
+	}
+	both := []string{http.MethodGet, http.MethodHead}
+	e.Match(both, PathHealthz, s.healthz, deep...)
+	e.Match(both, PathReadyz, s.healthz, deep...)
+	e.Match(both, PathLivez, s.livez, shallow...)
+	e.GET(PathMetrics, echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})), shallow...)
+	s.echo = e
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Handler returns the HTTP handler, for tests that bring their own listener.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Listen binds addr, so that a bad address is an error before anything runs.
+func (s *Server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr returns the bound address; Listen must have succeeded.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve serves on the bound listener until Shutdown; it then returns nil.
+func (s *Server) Serve() error {
+	if s.ln == nil {
+		return errors.New("server: Serve called before Listen")
+	}
+	if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for requests in progress, up to ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.Shutdown(ctx)
+}
+
+// query holds the validated query parameters.
+type query struct {
+	timeout time.Duration
+	verbose bool
+}
+
+// parseQuery validates the query string; unknown parameters are errors, so that a typo
+// (?timout=2s) is not silently ignored.
+func parseQuery(values url.Values, defaultTimeout time.Duration) (query, error) {
+	q := query{timeout: defaultTimeout}
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		vs := values[k]
+		if len(vs) > 1 {
+			return q, fmt.Errorf("query parameter %q given %d times", k, len(vs))
+		}
+		v := vs[0]
+		switch k {
+		case "timeout":
+			d, err := parseTimeout(v)
+			if err != nil {
+				return q, fmt.Errorf("query parameter \"timeout\": %w", err)
+			}
+			q.timeout = d
+		case "verbose":
+			switch strings.ToLower(v) {
+			case "", "1", "true":
+				q.verbose = true
+			case "0", "false":
+			default:
+				return q, fmt.Errorf("query parameter \"verbose\": want no value, true or false, got %q", v)
+			}
+		default:
+			return q, fmt.Errorf("unknown query parameter %q (known: timeout, verbose)", k)
+		}
+	}
+	return q, nil
+}
+
+// parseTimeout reads a Go duration ("2s", "1500ms") or a number of seconds ("2", "1.5").
+func parseTimeout(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil {
+			return 0, fmt.Errorf("want a duration such as 2s or 1500ms, got %q", v)
+		}
+		d = time.Duration(f * float64(time.Second))
+	}
+	if d <= 0 || d > MaxTimeout {
+		return 0, fmt.Errorf("must be above 0 and at most %s, got %q", MaxTimeout, v)
+	}
+	return d, nil
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	q, err := parseQuery(c.QueryParams(), s.cfg.MaxWait)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), q.timeout)
+	defer cancel()
+	start := time.Now()
+	o, err := s.cfg.Deep.Check(ctx)
+	var h Health
+	switch {
+	case errors.Is(err, probes.ErrTimeout):
+		h = Health{Status: "fail", Check: "deep", Error: probes.ErrTimeout.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}}
+		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
+	case err != nil:
+		h = Health{Status: "fail", Check: "deep", Error: err.Error(), Stages: []Stage{}}
+		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
+	default:
+		h = deepHealth(o)
+	}
+	return s.respond(c, q, strings.TrimPrefix(c.Path(), "/"), h)
+}
+
+func (s *Server) livez(c echo.Context) error {
+	q, err := parseQuery(c.QueryParams(), s.cfg.ShallowTimeout)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), q.timeout)
+	defer cancel()
+	start := time.Now()
+	rs := s.cfg.Shallow.Check(ctx)
+	return s.respond(c, q, "livez", shallowHealth(rs, time.Since(start)))
+}
+
+// respond writes h: 200 unless it failed, JSON or ?verbose text.
+func (s *Server) respond(c echo.Context, q query, name string, h Health) error {
+	status := http.StatusOK
+	if h.Status == "fail" {
+		status = http.StatusServiceUnavailable
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if q.verbose {
+		return c.String(status, verbose(name, h))
+	}
+	return c.JSON(status, h)
+}
+
+// requireToken checks the bearer token when one is configured.
+func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
+	if s.cfg.AuthToken == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.cfg.AuthToken)
+	return func(c echo.Context) error {
+		got := []byte(c.Request().Header.Get(echo.HeaderAuthorization))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="deepprobe"`)
+			return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong bearer token")
+		}
+		return next(c)
+	}
+}
+
+// handleError answers every error as JSON {"error": "..."} with its status.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg := http.StatusInternalServerError, "internal error"
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		status = he.Code
+		msg = fmt.Sprint(he.Message)
+		if status == http.StatusNotFound {
+			msg = fmt.Sprintf("no such endpoint %s (have %s)", c.Request().URL.Path,
+				strings.Join([]string{PathHealthz, PathReadyz, PathLivez, PathMetrics}, ", "))
+		}
+	} else {
+		s.cfg.Logger.Error("handler failed", "path", c.Request().URL.Path, "error", err)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, map[string]string{"error": msg})
+}
+
+// httpMetrics count requests by route and code.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deepprobe_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "deepprobe_http_request_duration_seconds", Help: "HTTP request duration by route.",
+			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering HTTP metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+var knownRoutes = []string{PathHealthz, PathReadyz, PathLivez, PathMetrics}
+
+// observe logs and counts every request.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		took := time.Since(start)
+		route := c.Path()
+		if !slices.Contains(knownRoutes, route) {
+			route = "other"
+		}
+		status := c.Response().Status
+		s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+		s.metrics.duration.WithLabelValues(route).Observe(took.Seconds())
+		level := slog.LevelInfo
+		if route == PathMetrics || (status < 400 && route != "other") {
+			level = slog.LevelDebug
+		}
+		s.cfg.Logger.Log(c.Request().Context(), level, "request", "method", c.Request().Method,
+			"path", c.Request().URL.RequestURI(), "status", status, "duration", took.Round(time.Microsecond),
+			"remote", c.RealIP())
+		return nil
+	}
+}
