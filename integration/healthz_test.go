@@ -1,0 +1,247 @@
+package integration
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deepprobe/deepprobe/probes"
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/faults"
+	"github.com/deepprobe/deepprobe/probes/garden"
+)
+
+func stageLine(a answer) string {
+	var parts []string
+	for _, s := range a.health.Stages {
+		parts = append(parts, s.Name+"="+s.Status)
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestHealthy runs against workersim or the real servers.
+func TestHealthy(t *testing.T) {
+	w := startWorker(t)
+	d := startDeepprobe(t, w)
+	a := d.get(t, "/healthz")
+	want := "volume.create=pass container.create=pass container.destroy=pass volume.destroy=pass"
+	if a.status != http.StatusOK || a.health.Status != "pass" || stageLine(a) != want {
+		t.Fatalf("got %d %s\n%s", a.status, stageLine(a), a.body)
+	}
+	// HEAD and /readyz give the same verdict; ?verbose is Kubernetes-style text.
+	resp, err := http.Head(d.url + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD /readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	v := d.get(t, "/healthz?verbose")
+	if !strings.Contains(string(v.body), "[+]container.create ok") || !strings.HasSuffix(string(v.body), "healthz check passed\n") {
+		t.Errorf("verbose body:\n%s", v.body)
+	}
+	if l := d.get(t, "/livez"); l.status != http.StatusOK || l.health.Status != "pass" {
+		t.Errorf("livez: %d %s", l.status, l.body)
+	}
+	w.assertNoResidue(t, d.instance)
+}
+
+func TestFailures(t *testing.T) {
+	tests := []struct {
+		name       string
+		sim, route string
+		fault      faults.Fault
+		wantStage  string
+		wantError  string
+		maxTook    time.Duration
+	}{
+		{
+			name: "garden hangs on create", sim: "garden", route: garden.RouteCreate, fault: faults.Fault{Hang: true},
+			wantStage: probes.StageContainerCreate, wantError: "timed out", maxTook: time.Second + 250*time.Millisecond,
+		},
+		{
+			name: "baggageclaim 500 on create", sim: "baggageclaim", route: baggageclaim.RouteCreate, fault: faults.Fault{Status: 500},
+			wantStage: probes.StageVolumeCreate, wantError: "baggageclaim create: 500",
+		},
+		{
+			name: "baggageclaim disk full", sim: "baggageclaim", route: baggageclaim.RouteCreate, fault: faults.Fault{DiskFull: true},
+			wantStage: probes.StageVolumeCreate, wantError: "failed to create volume",
+		},
+		{
+			name: "garden 500 with a non-JSON body", sim: "garden", route: garden.RouteCreate,
+			fault:     faults.Fault{Status: 500, Body: "Internal Server Error", ContentType: "text/plain"},
+			wantStage: probes.StageContainerCreate, wantError: `unexpected body "Internal Server Error"`,
+		},
+		{
+			name: "garden resets the connection", sim: "garden", route: garden.RouteCreate, fault: faults.Fault{Reset: true},
+			wantStage: probes.StageContainerCreate, wantError: "garden create",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := startWorker(t)
+			w.needSim(t)
+			d := startDeepprobe(t, w, "--probe-timeout", "1s")
+			w.fault(t, tt.sim, tt.route, tt.fault)
+			a := d.get(t, "/healthz")
+			if a.status != http.StatusServiceUnavailable || a.health.FailedStage != tt.wantStage || !strings.Contains(a.health.Error, tt.wantError) {
+				t.Fatalf("got %d failed_stage=%q error=%q, want 503 %s containing %q\n%s",
+					a.status, a.health.FailedStage, a.health.Error, tt.wantStage, tt.wantError, a.body)
+			}
+			if tt.maxTook > 0 && a.took > tt.maxTook {
+				t.Errorf("answered in %s, want within %s", a.took, tt.maxTook)
+			}
+			w.clearFaults(t)
+			w.assertNoResidue(t, d.instance)
+		})
+	}
+}
+
+// TestCallerTimeout: the caller's ?timeout bounds its wait, the workload goes on and is cached.
+func TestCallerTimeout(t *testing.T) {
+	w := startWorker(t)
+	w.needSim(t)
+	d := startDeepprobe(t, w, "--probe-timeout", "3s", "--min-interval", "1m")
+	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Latency: faults.Duration(time.Second), Times: 1})
+	a := d.get(t, "/healthz?timeout=200ms")
+	if a.status != http.StatusServiceUnavailable || a.health.Error != "timed out waiting for probe" {
+		t.Fatalf("got %d %s", a.status, a.body)
+	}
+	if a.took > time.Second {
+		t.Errorf("caller waited %s with ?timeout=200ms", a.took)
+	}
+	// The next caller joins the same workload, which passes.
+	b := d.get(t, "/healthz")
+	if b.status != http.StatusOK {
+		t.Fatalf("second caller: %d %s", b.status, b.body)
+	}
+	if n := w.calls(t, "baggageclaim")[baggageclaim.RouteCreate]; n != 1 {
+		t.Errorf("%d workloads, want 1", n)
+	}
+	if bad := d.get(t, "/healthz?timeout=soon"); bad.status != http.StatusBadRequest || !strings.Contains(string(bad.body), `query parameter \"timeout\"`) {
+		t.Errorf("bad timeout: %d %s", bad.status, bad.body)
+	}
+	w.assertNoResidue(t, d.instance)
+}
+
+// TestConcurrentRequestsShareOneWorkload: 200 concurrent callers, one workload.
+func TestConcurrentRequestsShareOneWorkload(t *testing.T) {
+	w := startWorker(t)
+	d := startDeepprobe(t, w, "--min-interval", "1m")
+	if w.adminURL != "" {
+		// Hold the workload long enough for every caller to arrive while it runs.
+		w.fault(t, "garden", garden.RouteCreate, faults.Fault{Latency: faults.Duration(300 * time.Millisecond)})
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(d.url + "/healthz")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusOK {
+			t.Fatalf("request %d: status %d", i, s)
+		}
+	}
+	if got := d.metric(t, `deepprobe_workloads_total{failed_stage="",result="pass"}`); got != 1 {
+		t.Errorf("deepprobe counted %v workloads, want 1", got)
+	}
+	if w.adminURL != "" {
+		if got := w.calls(t, "baggageclaim")[baggageclaim.RouteCreate]; got != 1 {
+			t.Errorf("simulator saw %d volume creates, want 1", got)
+		}
+		if got := w.calls(t, "garden")[garden.RouteCreate]; got != 1 {
+			t.Errorf("simulator saw %d container creates, want 1", got)
+		}
+	}
+	w.assertNoResidue(t, d.instance)
+}
+
+// TestSIGTERMMidWorkload: SIGTERM while a workload runs; it finishes its cleanup, exit 0.
+func TestSIGTERMMidWorkload(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault faults.Fault
+		extra []string
+	}{
+		{"workload finishes", faults.Fault{Latency: faults.Duration(500 * time.Millisecond)}, nil},
+		{"workload cancelled at the shutdown bound", faults.Fault{Hang: true}, []string{"--probe-timeout", "30s", "--grace-time", "1m", "--shutdown-timeout", "300ms"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := startWorker(t)
+			w.needSim(t)
+			d := startDeepprobe(t, w, tt.extra...)
+			w.fault(t, "garden", garden.RouteCreate, tt.fault)
+			answered := make(chan int, 1)
+			go func() {
+				resp, err := http.Get(d.url + "/healthz")
+				if err != nil {
+					answered <- 0
+					return
+				}
+				resp.Body.Close()
+				answered <- resp.StatusCode
+			}()
+			// Wait until the workload is inside container.create: its volume exists.
+			deadline := time.Now().Add(5 * time.Second)
+			for w.calls(t, "garden")[garden.RouteCreate] == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("workload never reached container.create")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if code := d.wait(t, 10*time.Second); code != 0 {
+				t.Fatalf("exit code %d\n%s", code, d.Logs())
+			}
+			if status := <-answered; status == 0 {
+				t.Errorf("the caller waiting at SIGTERM got no answer")
+			}
+			w.clearFaults(t)
+			w.assertNoResidue(t, d.instance)
+		})
+	}
+}
+
+// TestBadConfigExitsBeforeListening: invalid flags exit non-zero naming the flag.
+func TestBadConfigExitsBeforeListening(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--probe-timeout", "10s", "--grace-time", "5s"}, "--grace-time"},
+		{[]string{"--garden-url", "localhost:7777"}, "--garden-url"},
+		{[]string{"--failure-threshold", "0"}, "--failure-threshold"},
+		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"--min-interval", "five"}, "min-interval"},
+		{[]string{"--listen", "127.0.0.1:-1"}, "--listen"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, code := runCommand(t, append([]string{"serve"}, tt.args...), nil)
+			if code != 1 || !strings.Contains(out, tt.want) {
+				t.Fatalf("exit %d, output %q; want 1 and a message naming %s", code, out, tt.want)
+			}
+		})
+	}
+	t.Run("environment variable", func(t *testing.T) {
+		out, code := runCommand(t, []string{"serve"}, []string{"DEEPPROBE_PROBE_TIMEOUT=fast"})
+		if code != 1 || !strings.Contains(out, "DEEPPROBE_PROBE_TIMEOUT") {
+			t.Fatalf("exit %d, output %q", code, out)
+		}
+	})
+}
