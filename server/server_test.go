@@ -1,0 +1,222 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deepprobe/deepprobe/probes"
+)
+
+type fakeDeep struct {
+	outcome probes.Outcome
+	err     error
+	gotCtx  context.Context
+}
+
+func (f *fakeDeep) Check(ctx context.Context) (probes.Outcome, error) {
+	f.gotCtx = ctx
+	return f.outcome, f.err
+}
+
+type fakeShallow []probes.StageResult
+
+func (f fakeShallow) Check(context.Context) []probes.StageResult { return f }
+
+func result(failStage string) probes.Result {
+	r := probes.Result{Handle: "health-check-1", Duration: 3 * time.Millisecond}
+	for _, name := range []string{probes.StageVolumeCreate, probes.StageContainerCreate, probes.StageContainerDestroy, probes.StageVolumeDestroy} {
+		s := probes.StageResult{Name: name, Status: probes.StatusPass, Duration: time.Millisecond}
+		switch {
+		case name == failStage:
+			s.Status, s.Err = probes.StatusFail, errors.New("garden create: 500 Internal Server Error: boom")
+		case failStage == probes.StageVolumeCreate && strings.HasPrefix(name, "container."):
+			s.Status, s.Duration, s.Err = probes.StatusSkip, 0, errors.New("volume.create failed")
+		}
+		r.Stages = append(r.Stages, s)
+	}
+	return r
+}
+
+func newTestServer(t *testing.T, deep DeepChecker, shallow ShallowChecker, cfg Config) *httptest.Server {
+	t.Helper()
+	cfg.Deep, cfg.Shallow = deep, shallow
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func get(t *testing.T, ts *httptest.Server, method, path string, header http.Header) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.URL+path, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestHealthz(t *testing.T) {
+	ok := fakeShallow{{Name: probes.CheckGardenPing, Status: probes.StatusPass}, {Name: probes.CheckBaggageclaimList, Status: probes.StatusPass}}
+	tests := []struct {
+		name       string
+		deep       *fakeDeep
+		path       string
+		wantStatus int
+		wantBody   []string
+	}{
+		{"pass", &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}, "/healthz", 200,
+			[]string{`"status":"pass"`, `"garden":{"healthy":true,"response_error":""}`, `"name":"volume.create","status":"pass","duration_ms":1`}},
+		{"fail names the stage", &fakeDeep{outcome: probes.Outcome{Result: result(probes.StageContainerCreate), ConsecutiveFailures: 1}}, "/healthz", 503,
+			[]string{`"status":"fail"`, `"failed_stage":"container.create"`, `"garden":{"healthy":false,"response_error":"container.create: garden create: 500`, `"baggageclaim":{"healthy":true`}},
+		{"warn below the threshold", &fakeDeep{outcome: probes.Outcome{Result: result(probes.StageVolumeCreate), Healthy: true, ConsecutiveFailures: 1}}, "/readyz", 200,
+			[]string{`"status":"warn"`, `"garden":{"healthy":false,"response_error":"not checked`}},
+		{"stale", &fakeDeep{outcome: probes.Outcome{Result: result(""), Stale: true, Age: time.Minute}}, "/healthz", 503,
+			[]string{`"status":"fail"`, `"stale":true`, `"error":"stale: the last result is 1m0s old"`}},
+		{"caller timeout", &fakeDeep{err: probes.ErrTimeout}, "/healthz?timeout=100ms", 503,
+			[]string{`"error":"timed out waiting for probe"`}},
+		{"verbose pass", &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}, "/healthz?verbose", 200,
+			[]string{"[+]volume.create ok 1ms\n", "healthz check passed\n"}},
+		{"verbose fail", &fakeDeep{outcome: probes.Outcome{Result: result(probes.StageContainerCreate)}}, "/readyz?verbose=true", 503,
+			[]string{"[-]container.create failed: garden create: 500", "readyz check failed\n"}},
+		{"verbose timeout", &fakeDeep{err: probes.ErrTimeout}, "/healthz?verbose", 503,
+			[]string{"[-]deep failed: timed out waiting for probe\n"}},
+		{"unknown parameter", &fakeDeep{}, "/healthz?timout=2s", 400, []string{`unknown query parameter \"timout\"`}},
+		{"bad timeout", &fakeDeep{}, "/healthz?timeout=-1s", 400, []string{`query parameter \"timeout\"`}},
+		{"huge timeout", &fakeDeep{}, "/healthz?timeout=1h", 400, []string{`at most 5m0s`}},
+		{"repeated parameter", &fakeDeep{}, "/healthz?timeout=1s&timeout=2s", 400, []string{`given 2 times`}},
+		{"bad verbose", &fakeDeep{}, "/healthz?verbose=yes", 400, []string{`query parameter \"verbose\"`}},
+		{"unknown path", &fakeDeep{}, "/health", 404, []string{`no such endpoint /health`}},
+		{"wrong method", &fakeDeep{}, "/healthz", 405, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, tt.deep, ok, Config{})
+			method := http.MethodGet
+			if tt.name == "wrong method" {
+				method = http.MethodPost
+			}
+			status, _, body := get(t, ts, method, tt.path, nil)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", status, tt.wantStatus, body)
+			}
+			for _, w := range tt.wantBody {
+				if !strings.Contains(body, w) {
+					t.Errorf("body lacks %q:\n%s", w, body)
+				}
+			}
+		})
+	}
+}
+
+func TestHealthzBoundsTheWait(t *testing.T) {
+	deep := &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}
+	ts := newTestServer(t, deep, fakeShallow{}, Config{MaxWait: 7 * time.Second})
+	for _, tt := range []struct {
+		query string
+		want  time.Duration
+	}{{"", 7 * time.Second}, {"?timeout=1500ms", 1500 * time.Millisecond}, {"?timeout=2", 2 * time.Second}} {
+		before := time.Now()
+		get(t, ts, http.MethodGet, "/healthz"+tt.query, nil)
+		deadline, ok := deep.gotCtx.Deadline()
+		if !ok {
+			t.Fatalf("%s: no deadline on the check", tt.query)
+		}
+		if got := deadline.Sub(before); got < tt.want-time.Second || got > tt.want+time.Second {
+			t.Errorf("%s: deadline in %s, want about %s", tt.query, got, tt.want)
+		}
+	}
+}
+
+func TestLivez(t *testing.T) {
+	failing := fakeShallow{
+		{Name: probes.CheckGardenPing, Status: probes.StatusFail, Err: errors.New("garden ping: 500 Internal Server Error: x")},
+		{Name: probes.CheckBaggageclaimList, Status: probes.StatusPass},
+	}
+	ts := newTestServer(t, &fakeDeep{}, failing, Config{})
+	status, _, body := get(t, ts, http.MethodGet, "/livez", nil)
+	var h Health
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatal(err)
+	}
+	if status != 503 || h.Check != "shallow" || h.FailedStage != probes.CheckGardenPing || h.Garden.Healthy || !h.Baggageclaim.Healthy {
+		t.Fatalf("%d %s", status, body)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	deep := &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}
+	shallow := fakeShallow{{Name: probes.CheckGardenPing, Status: probes.StatusPass}}
+	bearer := http.Header{"Authorization": {"Bearer s3cret"}}
+	wrong := http.Header{"Authorization": {"Bearer nope"}}
+	for _, exempt := range []bool{false, true} {
+		ts := newTestServer(t, deep, shallow, Config{AuthToken: "s3cret", AuthExemptShallow: exempt})
+		tests := []struct {
+			path   string
+			header http.Header
+			want   int
+		}{
+			{"/healthz", nil, 401}, {"/healthz", wrong, 401}, {"/healthz", bearer, 200}, {"/readyz", nil, 401},
+			{"/livez", nil, map[bool]int{false: 401, true: 200}[exempt]}, {"/livez", bearer, 200},
+			{"/metrics", nil, map[bool]int{false: 401, true: 200}[exempt]},
+		}
+		for _, tt := range tests {
+			status, hdr, _ := get(t, ts, http.MethodGet, tt.path, tt.header)
+			if status != tt.want {
+				t.Errorf("exempt=%v %s %v: status %d, want %d", exempt, tt.path, tt.header, status, tt.want)
+			}
+			if status == 401 && hdr.Get("WWW-Authenticate") == "" {
+				t.Errorf("401 without WWW-Authenticate")
+			}
+		}
+	}
+}
+
+func TestMetricsCountRequests(t *testing.T) {
+	ts := newTestServer(t, &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}, fakeShallow{}, Config{})
+	get(t, ts, http.MethodGet, "/healthz", nil)
+	get(t, ts, http.MethodHead, "/healthz", nil)
+	get(t, ts, http.MethodGet, "/nope", nil)
+	_, _, body := get(t, ts, http.MethodGet, "/metrics", nil)
+	for _, want := range []string{
+		`deepprobe_http_requests_total{code="200",method="GET",route="/healthz"} 1`,
+		`deepprobe_http_requests_total{code="200",method="HEAD",route="/healthz"} 1`,
+		`deepprobe_http_requests_total{code="404",method="GET",route="other"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func FuzzParseQuery(f *testing.F) {
+	for _, seed := range []string{"", "timeout=2s", "verbose", "timeout=1.5&verbose=false", "timeout=%zz", "a=b&a=c", "timeout=1e308"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		values, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := parseQuery(values, time.Second)
+		if err == nil && (q.timeout <= 0 || q.timeout > MaxTimeout) {
+			t.Fatalf("accepted %q with timeout %s", raw, q.timeout)
+		}
+	})
+}
