@@ -15,7 +15,7 @@ import (
 	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
-	"github.com/deepprobe/deepprobe/probes/internal/workertest"
+	"github.com/deepprobe/deepprobe/internal/workertest"
 )
 
 func clients(t *testing.T, w *workertest.Worker) (*garden.Client, *baggageclaim.Client) {

@@ -1,0 +1,318 @@
+package gc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/goleak"
+
+	"github.com/deepprobe/deepprobe/gc"
+	"github.com/deepprobe/deepprobe/probes"
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/faults"
+	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/internal/workertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// population plants resources on both servers and destroys what is left of them at the end.
+type population struct {
+	t       *testing.T
+	g       *garden.Client
+	b       *baggageclaim.Client
+	mu      sync.Mutex
+	handles []string
+}
+
+func (p *population) add(handle string, props map[string]string) {
+	p.t.Helper()
+	ctx := context.Background()
+	v, err := p.b.CreateVolume(ctx, baggageclaim.Request{Handle: handle, Strategy: baggageclaim.EmptyStrategy(), Properties: props})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := p.g.Create(ctx, garden.Spec{Handle: handle, RootFSPath: "raw://" + v.Path, Properties: props}); err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.handles = append(p.handles, handle)
+	p.mu.Unlock()
+}
+
+func (p *population) cleanup() {
+	for _, h := range p.handles {
+		_ = p.g.Destroy(context.Background(), h)
+		_ = p.b.Destroy(context.Background(), h)
+	}
+}
+
+// exists reports whether handle is still on each server.
+func (p *population) exists(handle string) (container, volume bool) {
+	ctx := context.Background()
+	_, err := p.g.Properties(ctx, handle)
+	container = !errors.Is(err, garden.ErrNotFound)
+	_, err = p.b.Volume(ctx, handle)
+	volume = !errors.Is(err, baggageclaim.ErrNotFound)
+	return container, volume
+}
+
+func marked(created string, extra ...string) map[string]string {
+	props := map[string]string{probes.MarkerProperty: probes.MarkerValue}
+	if created != "" {
+		props[probes.CreatedAtProperty] = created
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		props[extra[i]] = extra[i+1]
+	}
+	return props
+}
+
+func newJanitor(t *testing.T, g gc.Containers, b gc.Volumes, c *clock, cfg gc.Config) *gc.Janitor {
+	t.Helper()
+	cfg.Garden, cfg.Baggageclaim, cfg.Now = g, b, c.Now
+	if cfg.OrphanAge == 0 {
+		cfg.OrphanAge = time.Minute
+	}
+	j, err := gc.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// TestJanitorSafety plants 2,000 foreign resources (look-alikes included) among real orphans:
+// 100 sweeps reap every orphan and nothing else. Against real servers it runs dry, with a
+// smaller population, and checks only what it planted.
+func TestJanitorSafety(t *testing.T) {
+	w := workertest.Start(t, gardentest.Config{})
+	hc := &http.Client{Timeout: 10 * time.Second}
+	g, _ := garden.NewClient(w.GardenURL, hc)
+	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, hc)
+	real := w.Garden == nil
+	pop := &population{t: t, g: g, b: b}
+	t.Cleanup(pop.cleanup)
+
+	c := &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+	old := c.now.Add(-time.Hour).Format(time.RFC3339)
+	young := c.now.Add(-10 * time.Second).Format(time.RFC3339)
+	future := c.now.Add(time.Hour).Format(time.RFC3339)
+	run := uuid.NewString()[:8]
+
+	foreignPerKind := 2000 / 8
+	if real {
+		foreignPerKind = 3
+	}
+	var foreign []string
+	kinds := []struct {
+		handle func(i int) string
+		props  map[string]string
+	}{
+		{func(i int) string { return fmt.Sprintf("health-check%s-%d", run, i) }, marked(old)},  // no dash
+		{func(i int) string { return fmt.Sprintf("HEALTH-CHECK-%s-%d", run, i) }, marked(old)}, // wrong case
+		{func(i int) string { return fmt.Sprintf("health-check-%s-nomarker-%d", run, i) }, map[string]string{probes.CreatedAtProperty: old}},
+		{func(i int) string { return fmt.Sprintf("probe-%s-%d", run, i) }, marked(old)}, // marker, other prefix
+		{func(i int) string { return fmt.Sprintf("health-check-%s-false-%d", run, i) }, map[string]string{probes.MarkerProperty: "false", probes.CreatedAtProperty: old}},
+		{func(i int) string { return fmt.Sprintf("health-check-%s-TRUE-%d", run, i) }, map[string]string{probes.MarkerProperty: "TRUE", probes.CreatedAtProperty: old}},
+		{func(i int) string { return fmt.Sprintf("build-%s-%d", run, i) }, map[string]string{"purpose": "build"}},
+		{func(i int) string { return uuid.NewString() }, nil},
+	}
+	for _, k := range kinds {
+		for i := range foreignPerKind {
+			h := k.handle(i)
+			pop.add(h, k.props)
+			foreign = append(foreign, h)
+		}
+	}
+	orphan := func(name, created string) string {
+		h := probes.HandlePrefix + run + "-" + name
+		pop.add(h, marked(created))
+		return h
+	}
+	oldOrphan := orphan("old", old)
+	youngOrphan := orphan("young", young)
+	futureOrphan := orphan("future", future)
+	garbledOrphan := orphan("garbled", "yesterday")
+	missingOrphan := orphan("missing", "")
+	inFlight := orphan("inflight", old)
+
+	j := newJanitor(t, g, b, c, gc.Config{DryRun: real, Concurrency: 8, InFlight: func(h string) bool { return h == inFlight }})
+	ours := func(r gc.Report, handle string) (gc.Action, string) {
+		var actions []string
+		var last gc.Item
+		for _, it := range r.Items {
+			if it.Handle == handle {
+				actions = append(actions, string(it.Action))
+				last = it
+			}
+		}
+		return last.Action, strings.Join(actions, ",")
+	}
+
+	// First sweep: only the old orphan goes.
+	r := j.Sweep(context.Background())
+	want := map[string]gc.Action{oldOrphan: gc.ActionReaped, youngOrphan: gc.ActionSkipped, futureOrphan: gc.ActionSkipped,
+		garbledOrphan: gc.ActionSkipped, missingOrphan: gc.ActionSkipped, inFlight: gc.ActionSkipped}
+	if real {
+		want[oldOrphan] = gc.ActionWouldReap
+	}
+	for h, a := range want {
+		if got, all := ours(r, h); got != a {
+			t.Errorf("first sweep: %s: %s, want %s", h, all, a)
+		}
+	}
+	for _, h := range foreign {
+		if got, _ := ours(r, h); got == gc.ActionReaped || got == gc.ActionWouldReap || got == gc.ActionFailed {
+			t.Fatalf("first sweep touched foreign %s: %s", h, got)
+		}
+	}
+	if real {
+		return // dry run: the rest needs the simulated clock to move the servers' resources along
+	}
+
+	// Sweeps within orphan-age of the first sighting reap nothing more; past it, the ones
+	// whose age was unknown go, after a second sighting.
+	for i := 2; i <= 100; i++ {
+		c.Advance(time.Second)
+		r = j.Sweep(context.Background())
+		if r.Failed() {
+			t.Fatalf("sweep %d failed: %+v", i, r.Errors)
+		}
+		if i == 50 {
+			for _, h := range []string{futureOrphan, garbledOrphan, missingOrphan} {
+				if cnt, vol := pop.exists(h); !cnt || !vol {
+					t.Fatalf("sweep %d: %s reaped before two sightings %s apart", i, h, time.Minute)
+				}
+			}
+		}
+	}
+	for _, h := range []string{oldOrphan, youngOrphan, futureOrphan, garbledOrphan, missingOrphan} {
+		if cnt, vol := pop.exists(h); cnt || vol {
+			t.Errorf("orphan %s survived 100 sweeps (container %v, volume %v)", h, cnt, vol)
+		}
+	}
+	if cnt, vol := pop.exists(inFlight); !cnt || !vol {
+		t.Errorf("in-flight %s was reaped", inFlight)
+	}
+	remaining := append([]string(nil), w.Garden.Handles()...)
+	sort.Strings(foreign)
+	for _, h := range foreign {
+		if cnt, vol := pop.exists(h); !cnt || !vol {
+			t.Errorf("foreign %s was reaped (container %v, volume %v)", h, cnt, vol)
+		}
+	}
+	if len(remaining) != len(foreign)+1 {
+		t.Errorf("%d containers remain, want %d foreign + 1 in flight", len(remaining), len(foreign))
+	}
+}
+
+func TestJanitorFaults(t *testing.T) {
+	w := workertest.Start(t, gardentest.Config{})
+	w.NeedSimulators(t)
+	g, _ := garden.NewClient(w.GardenURL, nil)
+	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, nil)
+	pop := &population{t: t, g: g, b: b}
+	t.Cleanup(pop.cleanup)
+	c := &clock{now: time.Now()}
+	h := probes.HandlePrefix + "faulty"
+	pop.add(h, marked(c.now.Add(-time.Hour).Format(time.RFC3339)))
+	j := newJanitor(t, g, b, c, gc.Config{CallTimeout: 100 * time.Millisecond})
+
+	t.Run("destroy fails", func(t *testing.T) {
+		_ = w.Garden.Faults.Set(garden.RouteDestroy, faults.Fault{Status: 500, Times: 1})
+		r := j.Sweep(context.Background())
+		if !r.Failed() || r.Count(gc.KindContainer, gc.ActionFailed) != 1 {
+			t.Fatalf("report %+v", r)
+		}
+		if r.Count(gc.KindVolume, gc.ActionReaped) != 1 {
+			t.Errorf("the volume was not reaped after the container's destroy failed: %+v", r)
+		}
+	})
+	t.Run("list hangs", func(t *testing.T) {
+		_ = w.Garden.Faults.Set(garden.RouteList, faults.Fault{Hang: true, Times: 1})
+		r := j.Sweep(context.Background())
+		if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Error(), "listing containers") {
+			t.Fatalf("errors %v", r.Errors)
+		}
+	})
+	t.Run("next sweep reaps", func(t *testing.T) {
+		r := j.Sweep(context.Background())
+		if r.Failed() || r.Count(gc.KindContainer, gc.ActionReaped) != 1 {
+			t.Fatalf("report %+v", r)
+		}
+	})
+	t.Run("a server that ignores the filter", func(t *testing.T) {
+		// A broken server lists everything: the janitor's own checks still protect foreign ones.
+		foreign := probes.HandlePrefix + "no-marker"
+		pop.add(foreign, map[string]string{probes.CreatedAtProperty: c.now.Add(-time.Hour).Format(time.RFC3339)})
+		j := newJanitor(t, g, ignoringFilter{b}, c, gc.Config{})
+		r := j.Sweep(context.Background())
+		if cnt, vol := pop.exists(foreign); !cnt || !vol {
+			t.Fatalf("foreign resource reaped: %+v", r)
+		}
+	})
+}
+
+// ignoringFilter lists every volume, whatever the filter, like a broken server.
+type ignoringFilter struct{ *baggageclaim.Client }
+
+func (f ignoringFilter) List(ctx context.Context, _ map[string]string) ([]baggageclaim.Volume, error) {
+	return f.Client.List(ctx, nil)
+}
+
+func TestJanitorRunStopsWithContext(t *testing.T) {
+	w := workertest.Start(t, gardentest.Config{})
+	g, _ := garden.NewClient(w.GardenURL, nil)
+	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, nil)
+	j, err := gc.New(gc.Config{Garden: g, Baggageclaim: b, OrphanAge: time.Minute, Interval: time.Millisecond, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- j.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestJanitorConfig(t *testing.T) {
+	g, _ := garden.NewClient("http://127.0.0.1:1", nil)
+	b, _ := baggageclaim.NewClient("http://127.0.0.1:1", nil)
+	for _, cfg := range []gc.Config{
+		{Baggageclaim: b, OrphanAge: time.Minute},
+		{Garden: g, Baggageclaim: b},
+		{Garden: g, Baggageclaim: b, OrphanAge: time.Minute, Concurrency: -1},
+	} {
+		if _, err := gc.New(cfg); err == nil {
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
+}
