@@ -6,8 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/deepprobe/deepprobe/probes/faults"
+	"github.com/deepprobe/deepprobe/probes/garden"
 )
 
 // runCommand runs the deepprobe binary to completion and returns its combined output and exit
@@ -35,4 +39,51 @@ func runCommand(t *testing.T, args []string, env []string) (string, int) {
 		t.Fatalf("deepprobe %v did not exit\n%s", args, out.String())
 	}
 	return out.String(), cmd.ProcessState.ExitCode()
+}
+
+// TestCheckCommand covers `deepprobe check`'s exit codes and output; it never exits 2.
+func TestCheckCommand(t *testing.T) {
+	w := startWorker(t)
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDeepprobe(t, w, "--min-interval", "1ns", "--auth-token-file", token, "--auth-exempt-shallow")
+	tests := []struct {
+		name     string
+		fault    bool
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"healthy", false, []string{"--url", d.url + "/healthz", "--auth-token-file", token}, 0,
+			[]string{"[+]volume.create ok", "[+]volume.destroy ok", "healthy (pass, deep check"}},
+		{"unhealthy", true, []string{"--url", d.url + "/healthz", "--auth-token-file", token}, 1,
+			[]string{"[-]container.create failed: garden create: 500", "unhealthy: HTTP 503: container.create failed"}},
+		{"shallow", false, []string{"--url", d.url + "/livez"}, 0, []string{"[+]garden.ping ok", "shallow check"}},
+		{"401 without the token", false, []string{"--url", d.url + "/healthz"}, 1,
+			[]string{"unhealthy: HTTP 401: missing or wrong bearer token"}},
+		{"connection refused", false, []string{"--url", "http://127.0.0.1:1/healthz", "--timeout", "2s"}, 1,
+			[]string{"unhealthy: no answer from deepprobe", "connection refused"}},
+		{"bad URL", false, []string{"--url", "localhost:8889/healthz"}, 1, []string{"--url must be an http(s) URL"}},
+		{"bad flag", false, []string{"--nope"}, 1, []string{"flag provided but not defined: -nope"}},
+		{"bad timeout", false, []string{"--timeout", "0s"}, 1, []string{"--timeout must be positive"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.fault {
+				w.needSim(t)
+				w.fault(t, "garden", garden.RouteCreate, faults.Fault{Status: 500, Times: 1})
+			}
+			out, code := runCommand(t, append([]string{"check"}, tt.args...), nil)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\n%s", code, tt.wantCode, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
 }

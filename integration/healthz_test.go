@@ -2,6 +2,9 @@ package integration
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -244,4 +247,36 @@ func TestBadConfigExitsBeforeListening(t *testing.T) {
 			t.Fatalf("exit %d, output %q", code, out)
 		}
 	})
+}
+
+// TestHeartbeatFile: each passing workload writes the unix time; a failing one does not.
+func TestHeartbeatFile(t *testing.T) {
+	w := startWorker(t)
+	path := filepath.Join(t.TempDir(), "heartbeat")
+	d := startDeepprobe(t, w, "--heartbeat-file", path, "--min-interval", "1ns")
+	before := time.Now().Unix()
+	if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || ts < before || ts > time.Now().Unix() {
+		t.Fatalf("heartbeat %q (%v), want a unix time since %d", b, err, before)
+	}
+	if w.adminURL == "" {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Status: 500, Times: 1})
+	if a := d.get(t, "/healthz"); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a failing workload wrote the heartbeat: %v", err)
+	}
 }
