@@ -15,12 +15,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deepprobe/deepprobe/gc"
+	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
-	"github.com/deepprobe/deepprobe/internal/workertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
-	"github.com/deepprobe/deepprobe/internal/workertest"
 )
 
 func newWorkload(t *testing.T, w *workertest.Worker, cfg probes.WorkloadConfig) (*probes.Workload, *garden.Client, *baggageclaim.Client) {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
 	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
-	"github.com/deepprobe/deepprobe/internal/workertest"
 )
 
 // TestClientContract runs the client against the simulator, or the real Baggageclaim named by

@@ -11,11 +11,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
-	"github.com/deepprobe/deepprobe/internal/workertest"
 )
 
 func clients(t *testing.T, w *workertest.Worker) (*garden.Client, *baggageclaim.Client) {
