@@ -35,8 +35,11 @@ run: build
 	echo "fault injection: curl -X PUT http://127.0.0.1:7789/garden/faults/create -d '{\"status\":500}'"; echo; \
 	$(BIN)/deepprobe serve --listen $(LISTEN)
 
+# Go benchmarks, then the load harness against the built binaries; writes BENCHMARKS.md.
+# Set DEEPPROBE_GARDEN_URL and DEEPPROBE_BAGGAGECLAIM_URL to measure against real servers.
 bench: build
-	$(GO) run ./integration/cmd/loadbench -out BENCHMARKS.md
+	$(GO) test -run XXX -bench . -benchmem -benchtime 2s ./probes/ ./server/ | tee $(BIN)/gobench.txt
+	$(GO) run ./integration/cmd/loadbench -bin $(BIN) -gobench $(BIN)/gobench.txt -out BENCHMARKS.md
 
 clean:
 	rm -rf $(BIN)

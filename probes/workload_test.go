@@ -16,6 +16,14 @@ import (
 )
 
 func newWorkload(t *testing.T, w *workertest.Worker, cfg probes.WorkloadConfig) (*probes.Workload, *garden.Client, *baggageclaim.Client) {
+	return newWorkloadCfg(t, w, cfg)
+}
+
+func newWorkloadB(b *testing.B, w *workertest.Worker) (*probes.Workload, *garden.Client, *baggageclaim.Client) {
+	return newWorkloadCfg(b, w, probes.WorkloadConfig{})
+}
+
+func newWorkloadCfg(t testing.TB, w *workertest.Worker, cfg probes.WorkloadConfig) (*probes.Workload, *garden.Client, *baggageclaim.Client) {
 	t.Helper()
 	hc := &http.Client{}
 	g, err := garden.NewClient(w.GardenURL, hc)

@@ -34,14 +34,16 @@ type Health struct {
 	FailedStage         string     `json:"failed_stage,omitempty"`
 	CheckedAt           *time.Time `json:"checked_at,omitempty"`
 	DurationMS          float64    `json:"duration_ms"`
-	AgeMS               float64    `json:"age_ms"`
-	Cached              bool       `json:"cached"`
 	Stale               bool       `json:"stale,omitempty"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
 	Handle              string     `json:"handle,omitempty"`
 	Stages              []Stage    `json:"stages"`
 	Garden              Component  `json:"garden"`
 	Baggageclaim        Component  `json:"baggageclaim"`
+	// AgeMS and Cached change with every answer from the same outcome; they come last so
+	// that the rest can be encoded once per outcome (see Server.encodeDeep).
+	AgeMS  float64 `json:"age_ms"`
+	Cached bool    `json:"cached"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -80,7 +82,7 @@ func deepHealth(o probes.Outcome) Health {
 		h.Error = fmt.Sprintf("%s failed: %v", f.Name, f.Err)
 	}
 	if o.Stale {
-		h.Error = fmt.Sprintf("stale: the last result is %s old", o.Age.Round(time.Millisecond))
+		h.Error = "stale: the last result is older than --max-age"
 		if h.FailedStage == "" {
 			h.Garden = Component{ResponseError: h.Error}
 			h.Baggageclaim = Component{ResponseError: h.Error}

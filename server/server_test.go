@@ -88,7 +88,7 @@ func TestHealthz(t *testing.T) {
 		{"warn below the threshold", &fakeDeep{outcome: probes.Outcome{Result: result(probes.StageVolumeCreate), Healthy: true, ConsecutiveFailures: 1}}, "/readyz", 200,
 			[]string{`"status":"warn"`, `"garden":{"healthy":false,"response_error":"not checked`}},
 		{"stale", &fakeDeep{outcome: probes.Outcome{Result: result(""), Stale: true, Age: time.Minute}}, "/healthz", 503,
-			[]string{`"status":"fail"`, `"stale":true`, `"error":"stale: the last result is 1m0s old"`}},
+			[]string{`"status":"fail"`, `"stale":true`, `"error":"stale: the last result is older than --max-age"`, `"age_ms":60000,"cached":false}`}},
 		{"caller timeout", &fakeDeep{err: probes.ErrTimeout}, "/healthz?timeout=100ms", 503,
 			[]string{`"error":"timed out waiting for probe"`}},
 		{"verbose pass", &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}, "/healthz?verbose", 200,
@@ -219,4 +219,38 @@ func FuzzParseQuery(f *testing.F) {
 			t.Fatalf("accepted %q with timeout %s", raw, q.timeout)
 		}
 	})
+}
+
+// TestEncodedOutcomeIsReusedOnlyForTheSameOutcome: the cached JSON prefix never leaks into the
+// answer for another outcome, and the per-answer fields are always fresh.
+func TestEncodedOutcomeIsReusedOnlyForTheSameOutcome(t *testing.T) {
+	deep := &fakeDeep{}
+	ts := newTestServer(t, deep, fakeShallow{}, Config{})
+	at := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	pass := probes.Outcome{Result: result(""), Healthy: true, CompletedAt: at}
+	fail := probes.Outcome{Result: result(probes.StageContainerCreate), CompletedAt: at.Add(time.Second)}
+	fail.Result.Handle = "health-check-2"
+	steps := []struct {
+		o          probes.Outcome
+		wantStatus int
+	}{
+		{pass, 200},
+		{func() probes.Outcome { o := pass; o.Cached, o.Age = true, 1500*time.Millisecond; return o }(), 200},
+		{fail, 503},
+		{func() probes.Outcome { o := fail; o.Stale = true; return o }(), 503},
+	}
+	for i, st := range steps {
+		deep.outcome = st.o
+		status, _, body := get(t, ts, http.MethodGet, "/healthz", nil)
+		var got Health
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatalf("step %d: %v: %s", i, err, body)
+		}
+		want := deepHealth(st.o)
+		wantJSON, _ := json.Marshal(want)
+		gotJSON, _ := json.Marshal(got)
+		if status != st.wantStatus || string(gotJSON) != string(wantJSON) {
+			t.Errorf("step %d: %d\n got %s\nwant %s", i, status, gotJSON, wantJSON)
+		}
+	}
 }

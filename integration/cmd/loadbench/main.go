@@ -1,0 +1,567 @@
+// Command loadbench measures deepprobe against the simulators (or real servers named by
+// DEEPPROBE_GARDEN_URL and DEEPPROBE_BAGGAGECLAIM_URL), side by side with references, and
+// writes BENCHMARKS.md. It exits non-zero only when a target is missed by more than 2x.
+//
+//	go run ./integration/cmd/loadbench -bin bin -out BENCHMARKS.md
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory holding the deepprobe and workersim binaries")
+	out := flag.String("out", "BENCHMARKS.md", "report to write")
+	gobench := flag.String("gobench", "", "file with `go test -bench` output to include")
+	scale := flag.Float64("scale", 1, "multiply request counts (0.1 for a quick run)")
+	flag.Parse()
+	b := &bench{bin: *bin, scale: *scale}
+	code := 0
+	if err := b.run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		code = 1
+	}
+	if err := b.write(*out, *gobench); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		code = 1
+	}
+	if b.missed {
+		fmt.Fprintln(os.Stderr, "loadbench: a target was missed by more than 2x")
+		code = 1
+	}
+	os.Exit(code)
+}
+
+type figure struct {
+	name, measured, target, verdict string
+}
+
+type bench struct {
+	bin     string
+	scale   float64
+	figures []figure
+	notes   []string
+	missed  bool
+	procs   []*exec.Cmd
+	gardenURL, bcURL, adminURL string
+}
+
+func (b *bench) n(v int) int {
+	n := int(float64(v) * b.scale)
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// judge records a figure: ratio is measured/target for "at most" targets (lower is better).
+func (b *bench) judge(name, measured, target string, ratio float64) {
+	verdict := "met"
+	switch {
+	case ratio > 2:
+		verdict, b.missed = "MISSED by more than 2x", true
+	case ratio > 1:
+		verdict = "missed (within 2x)"
+	}
+	b.figures = append(b.figures, figure{name, measured, target, verdict})
+	fmt.Printf("%-40s %-60s target %-20s %s\n", name, measured, target, verdict)
+}
+
+var (
+	reWorkersim = regexp.MustCompile(`workersim ready" garden=(\S+) baggageclaim=(\S+)`)
+	reAdmin     = regexp.MustCompile(`admin listening" url=(\S+)`)
+	reDeepprobe = regexp.MustCompile(`deepprobe listening" addr=(\S+)`)
+)
+
+// start runs a binary and returns the submatches of the first line matching re.
+func (b *bench) start(name string, re *regexp.Regexp, args ...string) (*exec.Cmd, []string, error) {
+	cmd := exec.Command(filepath.Join(b.bin, name), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	b.procs = append(b.procs, cmd)
+	found := make(chan []string, 1)
+	var logs bytes.Buffer
+	go func() {
+		// Read up to the ready line, then discard: the benchmark must not pay for the logs.
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- append(m[1:], logs.String())
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case m := <-found:
+		return cmd, m, nil
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, nil, fmt.Errorf("%s did not start", name)
+	}
+}
+
+func (b *bench) stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (b *bench) deepprobe(args ...string) (*exec.Cmd, string, error) {
+	base := []string{"serve", "--listen", "127.0.0.1:0", "--garden-url", b.gardenURL, "--baggageclaim-url", b.bcURL,
+		"--janitor-interval", "0", "--log-level", "warn", "--instance", "bench-" + uuid.NewString()[:8]}
+	if p := os.Getenv("DEEPPROBE_ROOTFS_IMPORT_PATH"); p != "" {
+		base = append(base, "--rootfs-import-path", p)
+	}
+	// --log-level warn hides the listening line; ask for info on it only.
+	cmd, m, err := b.start("deepprobe", reDeepprobe, append(append(base, args...), "--log-level", "info")...)
+	if err != nil {
+		return nil, "", err
+	}
+	return cmd, "http://" + m[0], nil
+}
+
+func (b *bench) run() error {
+	defer func() {
+		for _, p := range b.procs {
+			if p.ProcessState == nil {
+				b.stop(p)
+			}
+		}
+	}()
+	if g, bc := os.Getenv("DEEPPROBE_GARDEN_URL"), os.Getenv("DEEPPROBE_BAGGAGECLAIM_URL"); g != "" && bc != "" {
+		b.gardenURL, b.bcURL = g, bc
+		b.notes = append(b.notes, "Run against real servers: "+g+" and "+bc+"; the fault-injection figure (5) is skipped.")
+	} else {
+		state, err := os.MkdirTemp("", "loadbench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(state)
+		_, m, err := b.start("workersim", reWorkersim, "--garden-listen", "127.0.0.1:0", "--baggageclaim-listen", "127.0.0.1:0",
+			"--admin-listen", "127.0.0.1:0", "--state-dir", state)
+		if err != nil {
+			return err
+		}
+		b.gardenURL, b.bcURL = m[0], m[1]
+		if a := reAdmin.FindStringSubmatch(m[2]); a != nil {
+			b.adminURL = a[1]
+		}
+		// workersim logs every request as JSON to a pipe we drain; that is part of its cost.
+	}
+	for _, step := range []func() error{b.overhead, b.served, b.storm, b.footprint, b.slowWorker} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var client = &http.Client{Transport: &http.Transport{MaxIdleConns: 2000, MaxIdleConnsPerHost: 2000, MaxConnsPerHost: 0}}
+
+func get(url string) (int, []byte, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+func do(method, url, body string) (int, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	i := int(float64(len(s)-1) * p)
+	return s[i]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+
+// rawWorkload is the same sequence of calls the workload makes, sent by a minimal client.
+func (b *bench) rawWorkload() error {
+	h := "health-check-" + uuid.NewString()
+	props := `{"deepprobe.health-check":"true","deepprobe.created-at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`
+	strategy := `{"type":"empty"}`
+	if p := os.Getenv("DEEPPROBE_ROOTFS_IMPORT_PATH"); p != "" {
+		strategy = `{"type":"import","path":"` + p + `"}`
+	}
+	resp, err := client.Post(b.bcURL+"/volumes", "application/json",
+		strings.NewReader(`{"handle":"`+h+`","strategy":`+strategy+`,"properties":`+props+`}`))
+	if err != nil {
+		return err
+	}
+	var v struct{ Path string }
+	err = json.NewDecoder(resp.Body).Decode(&v)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 201 {
+		return fmt.Errorf("raw volume create: %d %v", resp.StatusCode, err)
+	}
+	steps := []struct{ method, url, body string }{
+		{"POST", b.gardenURL + "/containers", `{"handle":"` + h + `","grace_time":60000000000,"rootfs":"raw://` + v.Path + `","properties":` + props + `}`},
+		{"PUT", b.gardenURL + "/containers/" + h + "/grace_time", "60000000000"},
+		{"DELETE", b.gardenURL + "/containers/" + h, ""},
+		{"DELETE", b.bcURL + "/volumes/" + h, ""},
+	}
+	for _, s := range steps {
+		code, err := do(s.method, s.url, s.body)
+		if err != nil || code >= 300 {
+			return fmt.Errorf("raw %s %s: %d %v", s.method, s.url, code, err)
+		}
+	}
+	return nil
+}
+
+// overhead: figure 1.
+func (b *bench) overhead() error {
+	cmd, url, err := b.deepprobe("--min-interval", "1ns")
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+	n := b.n(2000)
+	var raw, deep []time.Duration
+	// Interleave so that both see the same machine state.
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if err := b.rawWorkload(); err != nil {
+			return err
+		}
+		raw = append(raw, time.Since(start))
+		start = time.Now()
+		code, body, err := get(url + "/healthz")
+		if err != nil || code != 200 {
+			return fmt.Errorf("healthz: %d %v %s", code, err, body)
+		}
+		deep = append(deep, time.Since(start))
+	}
+	rm, dm := percentile(raw, .5), percentile(deep, .5)
+	ratio := float64(dm) / float64(rm)
+	b.judge("1. workload overhead (median)", fmt.Sprintf("deepprobe %s vs raw calls %s = %.2fx (p99 %s vs %s), n=%d",
+		ms(dm), ms(rm), ratio, ms(percentile(deep, .99)), ms(percentile(raw, .99)), n), "<= 1.10x", ratio/1.10)
+	return nil
+}
+
+// load runs concurrency clients for n requests in total and returns latencies and the rate.
+func load(url string, concurrency, n int) ([]time.Duration, float64, error) {
+	var next atomic.Int64
+	lat := make([]time.Duration, n)
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				t := time.Now()
+				code, _, err := get(url)
+				lat[i] = time.Since(t)
+				if err == nil && code != 200 {
+					err = fmt.Errorf("status %d", code)
+				}
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, float64(n) / time.Since(start).Seconds(), firstErr
+}
+
+// served: figure 2.
+func (b *bench) served() error {
+	cmd, url, err := b.deepprobe("--min-interval", "1h")
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+	if code, _, err := get(url + "/healthz"); err != nil || code != 200 {
+		return fmt.Errorf("warm-up: %d %v", code, err)
+	}
+	ref := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Like Concourse's built-in check: two upstream calls per request.
+		c1, _, e1 := get(b.gardenURL + "/ping")
+		c2, _, e2 := get(b.bcURL + "/volumes?deepprobe.health-check=true")
+		if e1 != nil || e2 != nil || c1 != 200 || c2 != 200 {
+			w.WriteHeader(503)
+			return
+		}
+		_, _ = w.Write([]byte(`{"garden":{"healthy":true},"baggageclaim":{"healthy":true}}`))
+	})}
+	ln, err := listenLoopback()
+	if err != nil {
+		return err
+	}
+	go func() { _ = ref.Serve(ln) }()
+	defer ref.Close()
+	n := b.n(50000)
+	dl, drate, err := load(url+"/healthz", 64, n)
+	if err != nil {
+		return fmt.Errorf("cached healthz: %w", err)
+	}
+	rl, rrate, err := load("http://"+ln.Addr().String()+"/", 64, n)
+	if err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	ratio := drate / rrate
+	b.judge("2. served requests (64 clients, cached)", fmt.Sprintf("%.0f req/s (p99 %s) vs reference 2-upstream-call handler %.0f req/s (p99 %s) = %.1fx, n=%d",
+		drate, ms(percentile(dl, .99)), rrate, ms(percentile(rl, .99)), ratio, n), ">= 10x", 10/ratio)
+	return nil
+}
+
+// storm: figure 3.
+func (b *bench) storm() error {
+	cmd, url, err := b.deepprobe("--min-interval", "1h")
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+	const n = 1000
+	lat := make([]time.Duration, n)
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			t := time.Now()
+			codes[i], _, _ = get(url + "/healthz")
+			lat[i] = time.Since(t)
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	ok := 0
+	for _, c := range codes {
+		if c == 200 {
+			ok++
+		}
+	}
+	workloads, _ := metric(url, `deepprobe_workloads_total{failed_stage="",result="pass"}`)
+	sum, _ := metric(url, "deepprobe_workload_duration_seconds_sum")
+	workloadTime := time.Duration(sum * float64(time.Second))
+	p99 := percentile(lat, .99)
+	b.judge("3. storm: 1,000 simultaneous, cold cache", fmt.Sprintf("%v workload(s), %d/%d answered 200, p99 %s, workload %s",
+		workloads, ok, n, ms(p99), ms(workloadTime)), "1 workload, p99 <= workload + 50ms",
+		max(workloads, float64(n-ok+1))*float64(p99)/float64(workloadTime+50*time.Millisecond))
+	return nil
+}
+
+func metric(url, series string) (float64, error) {
+	_, body, err := get(url + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		}
+	}
+	return 0, fmt.Errorf("no series %s", series)
+}
+
+func rssKiB(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// footprint: figure 4.
+func (b *bench) footprint() error {
+	cmd, url, err := b.deepprobe("--min-interval", "1h")
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+	snap := func() (int, float64) {
+		time.Sleep(500 * time.Millisecond) // let idle connections and GC settle
+		rss, _ := rssKiB(cmd.Process.Pid)
+		g, _ := metric(url, "go_goroutines")
+		return rss, g
+	}
+	get(url + "/healthz")
+	idleRSS, idleG := snap()
+	if _, _, err := load(url+"/healthz", 16, b.n(100000)); err != nil {
+		return err
+	}
+	reqRSS, reqG := snap()
+	stop := cmd
+	// 10k workloads need an instance that does not cache.
+	cmd2, url2, err := b.deepprobe("--min-interval", "1ns")
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd2)
+	_ = stop
+	get(url2 + "/healthz")
+	base2, _ := rssKiB(cmd2.Process.Pid)
+	if _, _, err := load(url2+"/healthz", 1, b.n(10000)); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond)
+	wlRSS, _ := rssKiB(cmd2.Process.Pid)
+	wlG, _ := metric(url2, "go_goroutines")
+	worst := max(idleRSS, reqRSS, wlRSS)
+	b.judge("4. footprint (RSS, goroutines)", fmt.Sprintf("idle %d KiB/%v g; after %d cached requests %d KiB/%v g; workload instance %d KiB before, %d KiB/%v g after %d workloads",
+		idleRSS, idleG, b.n(100000), reqRSS, reqG, base2, wlRSS, wlG, b.n(10000)), "RSS < 30 MiB, no growth", float64(worst)/(30*1024))
+	return nil
+}
+
+// slowWorker: figure 5.
+func (b *bench) slowWorker() error {
+	if b.adminURL == "" {
+		b.notes = append(b.notes, "Figure 5 (slow worker) needs the simulator's fault injection: skipped.")
+		return nil
+	}
+	if code, err := do("PUT", b.adminURL+"/garden/faults/create", `{"latency":"2s"}`); err != nil || code != 204 {
+		return fmt.Errorf("setting latency: %d %v", code, err)
+	}
+	defer do("DELETE", b.adminURL+"/garden/faults", "")
+	cmd, url, err := b.deepprobe("--min-interval", "1ns", "--probe-timeout", "5s")
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	maxVolumes := 0
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				t := time.Now()
+				_, _, _ = get(url + "/healthz?timeout=1s")
+				mu.Lock()
+				lat = append(lat, time.Since(t))
+				mu.Unlock()
+			}
+		}()
+	}
+	// Sample the worker: at most one health-check volume may exist at any moment.
+	for ctx.Err() == nil {
+		_, body, err := get(b.bcURL + "/volumes?deepprobe.health-check=true")
+		if err == nil {
+			var vs []json.RawMessage
+			if json.Unmarshal(body, &vs) == nil && len(vs) > maxVolumes {
+				maxVolumes = len(vs)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	worst := percentile(lat, 1)
+	b.judge("5. slow worker (2s create, ?timeout=1s)", fmt.Sprintf("%d answers, slowest %s, at most %d workload(s) at once",
+		len(lat), ms(worst), maxVolumes), "every answer <= 1.1s, 1 at a time",
+		max(float64(worst)/float64(1100*time.Millisecond), float64(maxVolumes)))
+	return nil
+}
+
+func (b *bench) write(path, gobench string) error {
+	var s strings.Builder
+	host, _ := os.Hostname()
+	cpu := "unknown"
+	if info, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(info), "\n") {
+			if rest, ok := strings.CutPrefix(line, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+				break
+			}
+		}
+	}
+	fmt.Fprintf(&s, "# Benchmarks\n\nWritten by `make bench` (`go test -bench` on the packages, then `go run ./integration/cmd/loadbench`).\n\n")
+	fmt.Fprintf(&s, "- date: %s\n- machine: %s, %d CPUs (%s), %s/%s\n- Go: %s\n- servers: Garden %s, Baggageclaim %s\n\n",
+		time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH, runtime.Version(), b.gardenURL, b.bcURL)
+	fmt.Fprintf(&s, "## Load harness\n\nEach figure is measured side by side in the same run. A target missed by more than 2x fails `make bench`.\n\n")
+	fmt.Fprintf(&s, "| figure | measured | target | verdict |\n|---|---|---|---|\n")
+	for _, f := range b.figures {
+		fmt.Fprintf(&s, "| %s | %s | %s | %s |\n", f.name, f.measured, f.target, f.verdict)
+	}
+	for _, n := range b.notes {
+		fmt.Fprintf(&s, "\n%s\n", n)
+	}
+	if gobench != "" {
+		if out, err := os.ReadFile(gobench); err == nil {
+			fmt.Fprintf(&s, "\n## Go benchmarks\n\n```\n%s```\n", out)
+		}
+	}
+	if notes, err := os.ReadFile(filepath.Join("integration", "cmd", "loadbench", "PROFILE.md")); err == nil {
+		fmt.Fprintf(&s, "\n%s", notes)
+	}
+	return os.WriteFile(path, []byte(s.String()), 0o644)
+}
