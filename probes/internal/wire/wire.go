@@ -1,5 +1,3 @@
-// Package wire sends one JSON request and reads the whole answer, bounded, for the Garden and
-// Baggageclaim clients. It knows nothing of either API's error format.
 package wire
 
 import (
