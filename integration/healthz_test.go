@@ -280,3 +280,26 @@ func TestHeartbeatFile(t *testing.T) {
 		t.Errorf("a failing workload wrote the heartbeat: %v", err)
 	}
 }
+
+// TestBackgroundMode: with --interval, workloads run on their own and requests read the latest
+// result; when the worker breaks, requests fail without starting anything.
+func TestBackgroundMode(t *testing.T) {
+	w := startWorker(t)
+	d := startDeepprobe(t, w, "--interval", "200ms", "--min-interval", "1h")
+	series := `deepprobe_workloads_total{failed_stage="",result="pass"}`
+	waitUntil(t, 5*time.Second, "three background workloads", func() bool { return d.metric(t, series) >= 3 })
+	a := d.get(t, "/healthz")
+	if a.status != http.StatusOK || !a.health.Cached {
+		t.Fatalf("got %d %s", a.status, a.body)
+	}
+	if w.adminURL == "" {
+		return
+	}
+	w.fault(t, "baggageclaim", baggageclaim.RouteCreate, faults.Fault{Status: 500})
+	waitUntil(t, 5*time.Second, "a failed background workload", func() bool {
+		return d.get(t, "/healthz").health.FailedStage == probes.StageVolumeCreate
+	})
+	w.clearFaults(t)
+	waitUntil(t, 5*time.Second, "recovery", func() bool { return d.get(t, "/healthz").status == http.StatusOK })
+	w.assertNoResidue(t, d.instance)
+}
