@@ -2,6 +2,7 @@ package baggageclaim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,33 +13,27 @@ import (
 
 // Client calls one Baggageclaim server. It is safe for concurrent use.
 type Client struct {
-	base *url.URL
-	http *http.Client
+	endpoint *wire.Endpoint
 }
 
 // NewClient returns a Client for the Baggageclaim server at baseURL (for example
 // "http://127.0.0.1:7788"). A nil hc means http.DefaultClient; deepprobe always passes its own.
 func NewClient(baseURL string, hc *http.Client) (*Client, error) {
-	u, err := wire.ParseBase(baseURL)
+	e, err := wire.NewEndpoint(baseURL, hc)
 	if err != nil {
 		return nil, fmt.Errorf("baggageclaim: %w", err)
 	}
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{base: u, http: hc}, nil
+	return &Client{endpoint: e}, nil
 }
 
 // URL returns the server's base URL.
-func (c *Client) URL() string { return c.base.String() }
+func (c *Client) URL() string { return c.endpoint.URL() }
 
 func (c *Client) call(ctx context.Context, route string, params []string, query url.Values, body any) ([]byte, error) {
-	r := Routes.Find(route)
-	p, err := r.BuildPath(params...)
-	if err != nil {
+	resp, err := c.endpoint.Do(ctx, Routes.Find(route), params, query, body)
+	if errors.Is(err, wire.ErrEmptyParam) {
 		return nil, invalid(route, "handle", "must not be empty")
 	}
-	resp, err := wire.Call(ctx, c.http, c.base, r.Method, p, query, body)
 	if err != nil {
 		return nil, fmt.Errorf("baggageclaim %s: %w", route, err)
 	}

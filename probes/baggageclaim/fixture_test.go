@@ -21,37 +21,6 @@ import (
 // recordedState is the servers' state directory in the captures.
 const recordedState = "/opt/concourse/state"
 
-func load(t *testing.T, name string) *capture.Exchange {
-	t.Helper()
-	x, err := capture.Load(filepath.Join("testdata", "captures", name+".txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return x
-}
-
-type recorded struct {
-	method, uri, contentType string
-	body                     []byte
-}
-
-func replayServer(t *testing.T, x *capture.Exchange) (*httptest.Server, *recorded) {
-	rec := &recorded{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rec.method, rec.uri, rec.body, rec.contentType = r.Method, r.URL.RequestURI(), body, r.Header.Get("Content-Type")
-		for k, vs := range x.Response.Header {
-			if k != "Date" && k != "Content-Length" {
-				w.Header()[k] = vs
-			}
-		}
-		w.WriteHeader(x.Response.StatusCode)
-		_, _ = w.Write(x.ResponseBody)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, rec
-}
-
 func TestClientAgainstCaptures(t *testing.T) {
 	const h = "health-check-19123e21-7bf0-4528-966c-c5e8b6ff0675"
 	wantVolume := baggageclaim.Volume{Handle: h, Path: recordedState + "/volumes/live/" + h + "/volume",
@@ -107,19 +76,19 @@ func TestClientAgainstCaptures(t *testing.T) {
 			continue
 		}
 		t.Run(tt.capture, func(t *testing.T) {
-			x := load(t, tt.capture)
-			srv, rec := replayServer(t, x)
+			x := capture.LoadTestdata(t, tt.capture)
+			srv, rec := capture.ReplayServer(t, x)
 			c, err := baggageclaim.NewClient(srv.URL, srv.Client())
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := tt.call(context.Background(), c)
 			tt.check(t, got, err)
-			if rec.method != x.Request.Method || rec.uri != x.Request.RequestURI {
-				t.Errorf("sent %s %s, recorded %s %s", rec.method, rec.uri, x.Request.Method, x.Request.RequestURI)
+			if rec.Method != x.Request.Method || rec.URI != x.Request.RequestURI {
+				t.Errorf("sent %s %s, recorded %s %s", rec.Method, rec.URI, x.Request.Method, x.Request.RequestURI)
 			}
-			if !bytes.Equal(rec.body, x.RequestBody) {
-				t.Errorf("sent body\n%s\nrecorded\n%s", rec.body, x.RequestBody)
+			if !bytes.Equal(rec.Body, x.RequestBody) {
+				t.Errorf("sent body\n%s\nrecorded\n%s", rec.Body, x.RequestBody)
 			}
 		})
 	}
@@ -183,7 +152,7 @@ func TestSimulatorAgainstCaptures(t *testing.T) {
 		"bc-18-destroy-unknown", "combo-04-bc-create-import",
 	}
 	for _, step := range steps {
-		x := load(t, step)
+		x := capture.LoadTestdata(t, step)
 		reqBody := bytes.ReplaceAll(x.RequestBody, []byte(recordedState), []byte(state))
 		wantBody := bytes.ReplaceAll(x.ResponseBody, []byte(recordedState), []byte(state))
 		req, _ := http.NewRequest(x.Request.Method, sim.URL+x.Request.RequestURI, bytes.NewReader(reqBody))
@@ -213,7 +182,7 @@ func TestSimulatorAgainstCaptures(t *testing.T) {
 	}
 
 	t.Run("create without handle picks one", func(t *testing.T) {
-		x := load(t, "bc-14-create-no-handle")
+		x := capture.LoadTestdata(t, "bc-14-create-no-handle")
 		resp, err := http.Post(sim.URL+"/volumes", "application/json", bytes.NewReader(x.RequestBody))
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package garden
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,34 +15,28 @@ import (
 
 // Client calls one Garden server. It is safe for concurrent use.
 type Client struct {
-	base *url.URL
-	http *http.Client
+	endpoint *wire.Endpoint
 }
 
 // NewClient returns a Client for the Garden server at baseURL (for example
 // "http://127.0.0.1:7777"). A nil hc means http.DefaultClient; deepprobe always passes its own.
 func NewClient(baseURL string, hc *http.Client) (*Client, error) {
-	u, err := wire.ParseBase(baseURL)
+	e, err := wire.NewEndpoint(baseURL, hc)
 	if err != nil {
 		return nil, fmt.Errorf("garden: %w", err)
 	}
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{base: u, http: hc}, nil
+	return &Client{endpoint: e}, nil
 }
 
 // URL returns the server's base URL.
-func (c *Client) URL() string { return c.base.String() }
+func (c *Client) URL() string { return c.endpoint.URL() }
 
 // call sends one request and returns the body of a 2xx answer, or an *Error.
 func (c *Client) call(ctx context.Context, route string, params []string, query url.Values, body any) ([]byte, error) {
-	r := Routes.Find(route)
-	p, err := r.BuildPath(params...)
-	if err != nil {
+	resp, err := c.endpoint.Do(ctx, Routes.Find(route), params, query, body)
+	if errors.Is(err, wire.ErrEmptyParam) {
 		return nil, invalid(route, "handle", "must not be empty")
 	}
-	resp, err := wire.Call(ctx, c.http, c.base, r.Method, p, query, body)
 	if err != nil {
 		return nil, fmt.Errorf("garden %s: %w", route, err)
 	}

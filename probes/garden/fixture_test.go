@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,38 +15,6 @@ import (
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
 	"github.com/deepprobe/deepprobe/probes/internal/capture"
 )
-
-func load(t *testing.T, name string) *capture.Exchange {
-	t.Helper()
-	x, err := capture.Load(filepath.Join("testdata", "captures", name+".txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return x
-}
-
-// replayServer answers every request with the recorded response of x and keeps the request.
-func replayServer(t *testing.T, x *capture.Exchange) (*httptest.Server, *recorded) {
-	rec := &recorded{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rec.method, rec.uri, rec.body, rec.contentType = r.Method, r.URL.RequestURI(), body, r.Header.Get("Content-Type")
-		for k, vs := range x.Response.Header {
-			if k != "Date" && k != "Content-Length" {
-				w.Header()[k] = vs
-			}
-		}
-		w.WriteHeader(x.Response.StatusCode)
-		_, _ = w.Write(x.ResponseBody)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, rec
-}
-
-type recorded struct {
-	method, uri, contentType string
-	body                     []byte
-}
 
 // TestClientAgainstCaptures checks that the client sends the recorded request byte for byte
 // (method, path, query, body) and decodes the recorded answer.
@@ -139,22 +106,22 @@ func TestClientAgainstCaptures(t *testing.T) {
 			continue
 		}
 		t.Run(tt.capture, func(t *testing.T) {
-			x := load(t, tt.capture)
-			srv, rec := replayServer(t, x)
+			x := capture.LoadTestdata(t, tt.capture)
+			srv, rec := capture.ReplayServer(t, x)
 			c, err := garden.NewClient(srv.URL, srv.Client())
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := tt.call(context.Background(), c)
 			tt.check(t, got, err)
-			if rec.method != x.Request.Method || rec.uri != x.Request.RequestURI {
-				t.Errorf("sent %s %s, recorded %s %s", rec.method, rec.uri, x.Request.Method, x.Request.RequestURI)
+			if rec.Method != x.Request.Method || rec.URI != x.Request.RequestURI {
+				t.Errorf("sent %s %s, recorded %s %s", rec.Method, rec.URI, x.Request.Method, x.Request.RequestURI)
 			}
-			if !bytes.Equal(rec.body, x.RequestBody) {
-				t.Errorf("sent body\n%s\nrecorded\n%s", rec.body, x.RequestBody)
+			if !bytes.Equal(rec.Body, x.RequestBody) {
+				t.Errorf("sent body\n%s\nrecorded\n%s", rec.Body, x.RequestBody)
 			}
-			if len(x.RequestBody) > 0 && rec.contentType != x.Request.Header.Get("Content-Type") {
-				t.Errorf("sent Content-Type %q, recorded %q", rec.contentType, x.Request.Header.Get("Content-Type"))
+			if len(x.RequestBody) > 0 && rec.ContentType != x.Request.Header.Get("Content-Type") {
+				t.Errorf("sent Content-Type %q, recorded %q", rec.ContentType, x.Request.Header.Get("Content-Type"))
 			}
 		})
 	}
@@ -172,8 +139,8 @@ func TestClientDecodesAnyErrorBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			x := load(t, tt.capture)
-			srv, _ := replayServer(t, x)
+			x := capture.LoadTestdata(t, tt.capture)
+			srv, _ := capture.ReplayServer(t, x)
 			c, _ := garden.NewClient(srv.URL, srv.Client())
 			err := c.Destroy(context.Background(), "h")
 			if err == nil || errors.Is(err, garden.ErrNotFound) != tt.wantNotFound || !strings.Contains(err.Error(), tt.wantInError) {
@@ -249,7 +216,7 @@ func TestSimulatorAgainstCaptures(t *testing.T) {
 			}
 			defer sim.Close()
 			for _, step := range sc.steps {
-				x := load(t, step)
+				x := capture.LoadTestdata(t, step)
 				status, contentType, body := replay(t, sim.URL, x)
 				if status != x.Response.StatusCode {
 					t.Errorf("%s: status %d, recorded %d", step, status, x.Response.StatusCode)

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"sync"
+	"testing"
 )
 
 // Exchange is one recorded request and its response.
@@ -90,4 +94,42 @@ func trailing(raw []byte, contentLength int64) int {
 		return 0
 	}
 	return len(raw) - end
+}
+
+// Recorded is what a ReplayServer received.
+type Recorded struct {
+	Method, URI, ContentType string
+	Body                     []byte
+}
+
+// ReplayServer answers every request with x's recorded response (its status, headers but Date
+// and Content-Length, and exact body) and records the last request; it closes with the test.
+func ReplayServer(t testing.TB, x *Exchange) (*httptest.Server, *Recorded) {
+	rec := &Recorded{}
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		rec.Method, rec.URI, rec.Body, rec.ContentType = r.Method, r.URL.RequestURI(), body, r.Header.Get("Content-Type")
+		mu.Unlock()
+		for k, vs := range x.Response.Header {
+			if k != "Date" && k != "Content-Length" {
+				w.Header()[k] = vs
+			}
+		}
+		w.WriteHeader(x.Response.StatusCode)
+		_, _ = w.Write(x.ResponseBody)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, rec
+}
+
+// LoadTestdata reads testdata/captures/<name>.txt, failing t if it cannot.
+func LoadTestdata(t testing.TB, name string) *Exchange {
+	t.Helper()
+	x, err := Load(filepath.Join("testdata", "captures", name+".txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/deepprobe/deepprobe/probes/internal/routes"
 )
 
 // MaxBody is the most of an answer's body that is read; a longer body is an error.
@@ -44,6 +47,40 @@ func ParseBase(base string) (*url.URL, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
+}
+
+// Endpoint is one server: its base URL and the HTTP client to reach it.
+type Endpoint struct {
+	base *url.URL
+	http *http.Client
+}
+
+// NewEndpoint checks baseURL (see ParseBase); a nil hc means http.DefaultClient.
+func NewEndpoint(baseURL string, hc *http.Client) (*Endpoint, error) {
+	u, err := ParseBase(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Endpoint{base: u, http: hc}, nil
+}
+
+// URL returns the base URL.
+func (e *Endpoint) URL() string { return e.base.String() }
+
+// ErrEmptyParam is returned by Do when a path parameter (a handle) is empty.
+var ErrEmptyParam = errors.New("empty path parameter")
+
+// Do sends the request of route with its path parameters, query and JSON body, and reads the
+// answer, whatever its status.
+func (e *Endpoint) Do(ctx context.Context, r routes.Route, params []string, query url.Values, body any) (Response, error) {
+	p, err := r.BuildPath(params...)
+	if err != nil {
+		return Response{}, fmt.Errorf("%w: %v", ErrEmptyParam, err)
+	}
+	return Call(ctx, e.http, e.base, r.Method, p, query, body)
 }
 
 // Call sends method to base+path (with query, if any) and reads the answer. body, when not
