@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
+	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestParseServe(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c ServeConfig)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, c ServeConfig) {
+			if c.Listen != ":8889" || c.GardenURL != "http://127.0.0.1:7777" || c.ProbeTimeout != 5*time.Second ||
+				c.OrphanAge != 65*time.Second || c.MaxWait != 10*time.Second || c.JanitorInterval != time.Minute {
+				t.Errorf("%+v", c)
+			}
+		}},
+		{name: "environment fills what flags leave", args: []string{"--probe-timeout", "2s"},
+			env: map[string]string{"DEEPPROBE_PROBE_TIMEOUT": "3s", "DEEPPROBE_MIN_INTERVAL": "7s", "DEEPPROBE_AUTH_EXEMPT_SHALLOW": "true", "DEEPPROBE_AUTH_TOKEN_FILE": "/t"},
+			check: func(t *testing.T, c ServeConfig) {
+				if c.ProbeTimeout != 2*time.Second || c.MinInterval != 7*time.Second || !c.AuthExemptShallow {
+					t.Errorf("%+v", c)
+				}
+			}},
+		{name: "bad env names the variable", env: map[string]string{"DEEPPROBE_FAILURE_THRESHOLD": "many"}, wantErr: "DEEPPROBE_FAILURE_THRESHOLD (--failure-threshold)"},
+		{name: "grace time", args: []string{"--grace-time", "5s"}, wantErr: "--grace-time (5s) must exceed --probe-timeout (5s)"},
+		{name: "orphan age", args: []string{"--orphan-age", "6s"}, wantErr: "--orphan-age (6s) must exceed a whole workload"},
+		{name: "max age without interval", args: []string{"--max-age", "1m"}, wantErr: "--max-age only applies with --interval"},
+		{name: "relative rootfs", args: []string{"--rootfs-import-path", "skel"}, wantErr: "--rootfs-import-path must be absolute"},
+		{name: "exempt without token", args: []string{"--auth-exempt-shallow"}, wantErr: "--auth-exempt-shallow needs --auth-token-file"},
+		{name: "stray argument", args: []string{"now"}, wantErr: "unexpected arguments: now"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseServe(tt.args, env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestWriteHeartbeat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb")
+	now := time.Unix(1795236598, 0)
+	if err := writeHeartbeat(path, now); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if got, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); got != now.Unix() {
+		t.Fatalf("heartbeat %q", b)
+	}
+	if err := writeHeartbeat(filepath.Join(t.TempDir(), "missing", "hb"), now); err == nil {
+		t.Error("writing into a missing directory succeeded")
+	}
+}
+
+// TestMainServesAndStops runs the real Main on :0 against the simulators, as the binary does.
+func TestMainServesAndStops(t *testing.T) {
+	g, err := gardentest.NewServer(gardentest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	b, err := baggageclaimtest.NewServer(baggageclaimtest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cfg, err := ParseServe([]string{"--listen", "127.0.0.1:0", "--garden-url", g.URL, "--baggageclaim-url", b.URL}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, func(a string) { addr <- a }) }()
+	url := "http://" + <-addr
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := http.Get(url + "/healthz"); err == nil {
+		t.Error("still serving after Run returned")
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{nil, ExitFailure, "usage: deepprobe"},
+		{[]string{"frobnicate"}, ExitFailure, `unknown subcommand "frobnicate"`},
+		{[]string{"version"}, ExitOK, "deepprobe dev"},
+		{[]string{"serve", "--probe-timeout", "-1s"}, ExitFailure, "--probe-timeout must be positive"},
+		{[]string{"janitor", "--once", "--garden-url", "nope"}, ExitFailure, "--garden-url"},
+		{[]string{"check", "--url", "http://127.0.0.1:1/healthz", "--timeout", "1s"}, ExitFailure, "unhealthy: no answer"},
+	} {
+		var out strings.Builder
+		code := Run(context.Background(), Env{Args: tt.args, Getenv: env(nil), Stdout: &out, Stderr: &out})
+		if code != tt.code || !strings.Contains(out.String(), tt.out) {
+			t.Errorf("%v: exit %d, output %q; want %d and %q", tt.args, code, out.String(), tt.code, tt.out)
+		}
+	}
+}
