@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -45,6 +44,7 @@ func (c *clock) Advance(d time.Duration) {
 // population plants resources on both servers and destroys what is left of them at the end.
 type population struct {
 	t       *testing.T
+	rootfs  string // import path for backends that need etc/ in a rootfs
 	g       *garden.Client
 	b       *baggageclaim.Client
 	mu      sync.Mutex
@@ -54,16 +54,20 @@ type population struct {
 func (p *population) add(handle string, props map[string]string) {
 	p.t.Helper()
 	ctx := context.Background()
-	v, err := p.b.CreateVolume(ctx, baggageclaim.Request{Handle: handle, Strategy: baggageclaim.EmptyStrategy(), Properties: props})
-	if err != nil {
-		p.t.Fatal(err)
+	strategy := baggageclaim.EmptyStrategy()
+	if p.rootfs != "" {
+		strategy = baggageclaim.ImportStrategy(p.rootfs)
 	}
-	if _, err := p.g.Create(ctx, garden.Spec{Handle: handle, RootFSPath: "raw://" + v.Path, Properties: props}); err != nil {
+	v, err := p.b.CreateVolume(ctx, baggageclaim.Request{Handle: handle, Strategy: strategy, Properties: props})
+	if err != nil {
 		p.t.Fatal(err)
 	}
 	p.mu.Lock()
 	p.handles = append(p.handles, handle)
 	p.mu.Unlock()
+	if _, err := p.g.Create(ctx, garden.Spec{Handle: handle, RootFSPath: "raw://" + v.Path, Properties: props}); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 func (p *population) cleanup() {
@@ -112,11 +116,11 @@ func newJanitor(t *testing.T, g gc.Containers, b gc.Volumes, c *clock, cfg gc.Co
 // smaller population, and checks only what it planted.
 func TestJanitorSafety(t *testing.T) {
 	w := workertest.Start(t, gardentest.Config{})
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := workertest.HTTPClient(t)
 	g, _ := garden.NewClient(w.GardenURL, hc)
 	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, hc)
 	real := w.Garden == nil
-	pop := &population{t: t, g: g, b: b}
+	pop := &population{t: t, g: g, b: b, rootfs: w.RootFSImportPath}
 	t.Cleanup(pop.cleanup)
 
 	c := &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
@@ -235,8 +239,8 @@ func TestJanitorSafety(t *testing.T) {
 func TestJanitorFaults(t *testing.T) {
 	w := workertest.Start(t, gardentest.Config{})
 	w.NeedSimulators(t)
-	g, _ := garden.NewClient(w.GardenURL, nil)
-	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, nil)
+	g, _ := garden.NewClient(w.GardenURL, workertest.HTTPClient(t))
+	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, workertest.HTTPClient(t))
 	pop := &population{t: t, g: g, b: b}
 	t.Cleanup(pop.cleanup)
 	c := &clock{now: time.Now()}
@@ -288,8 +292,8 @@ func (f ignoringFilter) List(ctx context.Context, _ map[string]string) ([]baggag
 
 func TestJanitorRunStopsWithContext(t *testing.T) {
 	w := workertest.Start(t, gardentest.Config{})
-	g, _ := garden.NewClient(w.GardenURL, nil)
-	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, nil)
+	g, _ := garden.NewClient(w.GardenURL, workertest.HTTPClient(t))
+	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, workertest.HTTPClient(t))
 	j, err := gc.New(gc.Config{Garden: g, Baggageclaim: b, OrphanAge: time.Minute, Interval: time.Millisecond, DryRun: true})
 	if err != nil {
 		t.Fatal(err)

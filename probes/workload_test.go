@@ -2,7 +2,6 @@ package probes_test
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ func newWorkloadB(b *testing.B, w *workertest.Worker) (*probes.Workload, *garden
 
 func newWorkloadCfg(t testing.TB, w *workertest.Worker, cfg probes.WorkloadConfig) (*probes.Workload, *garden.Client, *baggageclaim.Client) {
 	t.Helper()
-	hc := &http.Client{}
+	hc := workertest.HTTPClient(t)
 	g, err := garden.NewClient(w.GardenURL, hc)
 	if err != nil {
 		t.Fatal(err)

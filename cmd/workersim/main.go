@@ -72,8 +72,9 @@ func run(args []string) error {
 	defer stop()
 
 	var admin *http.Server
-	adminDone := make(chan error, 1)
+	var adminDone chan error // nil without an admin server: never ready in the select below
 	if *adminListen != "" {
+		adminDone = make(chan error, 1)
 		ln, err := net.Listen("tcp", *adminListen)
 		if err != nil {
 			return fmt.Errorf("--admin-listen: %w", err)
@@ -84,8 +85,6 @@ func run(args []string) error {
 		admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { adminDone <- admin.Serve(ln) }()
 		logger.Info("admin listening", "url", "http://"+ln.Addr().String())
-	} else {
-		close(adminDone)
 	}
 	logger.Info("workersim ready", "garden", g.URL, "baggageclaim", b.URL)
 

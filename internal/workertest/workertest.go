@@ -1,8 +1,10 @@
 package workertest
 
 import (
+	"net/http"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
@@ -62,4 +64,12 @@ func (w *Worker) NeedSimulators(t testing.TB) {
 	if w.Garden == nil {
 		t.Skip("needs the simulators (fault injection or simulator state); skipped against real servers")
 	}
+}
+
+// HTTPClient returns a client with its own connection pool, closed at the end of t, so that no
+// keep-alive connection to a real server outlives the test (goleak would see its goroutines).
+func HTTPClient(t testing.TB) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 8}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -23,7 +22,7 @@ import (
 // DEEPPROBE_BAGGAGECLAIM_URL. It only counts and destroys what it created.
 func TestClientContract(t *testing.T) {
 	w := workertest.Start(t, gardentest.Config{})
-	c, err := baggageclaim.NewClient(w.BaggageclaimURL, &http.Client{Timeout: 10 * time.Second})
+	c, err := baggageclaim.NewClient(w.BaggageclaimURL, workertest.HTTPClient(t))
 	if err != nil {
 		t.Fatal(err)
 	}

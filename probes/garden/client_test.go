@@ -20,7 +20,7 @@ import (
 
 func clients(t *testing.T, w *workertest.Worker) (*garden.Client, *baggageclaim.Client) {
 	t.Helper()
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := workertest.HTTPClient(t)
 	g, err := garden.NewClient(w.GardenURL, hc)
 	if err != nil {
 		t.Fatal(err)
