@@ -84,14 +84,12 @@ type flight struct {
 type Prober struct {
 	cfg     ProberConfig
 	metrics *proberMetrics
-
-	ctx    context.Context // workloads' lifetime, ended by Shutdown
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg      sync.WaitGroup // the workload goroutine
 
 	mu                  sync.Mutex
 	closing             bool
 	inflight            *flight
+	cancelInflight      context.CancelFunc // cancels the workload in flight (Shutdown only)
 	last                *Outcome
 	consecutiveFailures int
 }
@@ -129,8 +127,7 @@ func NewProber(cfg ProberConfig) (*Prober, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Prober{cfg: cfg, metrics: m, ctx: ctx, cancel: cancel}, nil
+	return &Prober{cfg: cfg, metrics: m}, nil
 }
 
 // Check returns the outcome of the current workload, starting one unless a fresh result is
@@ -149,7 +146,7 @@ func (p *Prober) Check(ctx context.Context) (Outcome, error) {
 			p.mu.Unlock()
 			return Outcome{}, ErrClosed
 		}
-		f = p.startLocked()
+		f = p.startLocked(ctx)
 	} else {
 		p.metrics.coalesced.Inc()
 	}
@@ -183,15 +180,19 @@ func (p *Prober) servableLocked() (Outcome, bool) {
 	return Outcome{}, false
 }
 
-// startLocked starts a workload; p.mu must be held and no workload in flight.
-func (p *Prober) startLocked() *flight {
+// startLocked starts a workload; p.mu must be held and no workload in flight. The workload
+// keeps ctx's values but not its cancellation: a caller that gives up must not cut short a
+// workload other callers share; only Shutdown cancels it.
+func (p *Prober) startLocked(ctx context.Context) *flight {
 	f := &flight{done: make(chan struct{})}
-	p.inflight = f
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.inflight, p.cancelInflight = f, cancel
 	p.metrics.inFlight.Set(1)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		res := p.cfg.Run(p.ctx)
+		defer cancel()
+		res := p.cfg.Run(wctx)
 		p.finish(f, res)
 	}()
 	return f
@@ -214,7 +215,7 @@ func (p *Prober) finish(f *flight, res Result) {
 		Healthy:             p.consecutiveFailures < p.cfg.FailureThreshold,
 	}
 	p.last = &o
-	p.inflight = nil
+	p.inflight, p.cancelInflight = nil, nil
 	p.metrics.inFlight.Set(0)
 	p.metrics.consecutiveFailures.Set(float64(o.ConsecutiveFailures))
 	p.mu.Unlock()
@@ -225,11 +226,11 @@ func (p *Prober) finish(f *flight, res Result) {
 
 // Trigger starts a workload unless one is in flight or the Prober is shutting down. It is
 // what background mode does on every tick.
-func (p *Prober) Trigger() {
+func (p *Prober) Trigger(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.inflight == nil && !p.closing {
-		p.startLocked()
+		p.startLocked(ctx)
 	}
 }
 
@@ -243,13 +244,13 @@ func (p *Prober) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(p.cfg.Interval)
 	defer ticker.Stop()
-	p.Trigger()
+	p.Trigger(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			p.Trigger()
+			p.Trigger(ctx)
 		}
 	}
 }
@@ -272,10 +273,13 @@ func (p *Prober) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("workload still running at shutdown, cancelled it: %w", ctx.Err())
-		p.cancel()
+		p.mu.Lock()
+		if p.cancelInflight != nil {
+			p.cancelInflight()
+		}
+		p.mu.Unlock()
 		<-done
 	}
-	p.cancel()
 	return err
 }
 
