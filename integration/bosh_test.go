@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -65,6 +66,18 @@ func TestBOSHJob(t *testing.T) {
 				t.Errorf("property %s is declared but no template uses it", name)
 			}
 		}
+	})
+	t.Run("every serve flag is a property", func(t *testing.T) {
+		bpm, err := os.ReadFile(filepath.Join(boshJob, "templates", "bpm.yml.erb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg cli.ServeConfig
+		cli.ServeFlags(&cfg).VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(string(bpm), "--"+f.Name+"=") {
+				t.Errorf("flag --%s has no property in the BOSH job", f.Name)
+			}
+		})
 	})
 	for _, tt := range []struct {
 		name      string
