@@ -70,6 +70,27 @@ func TestClientAgainstCaptures(t *testing.T) {
 		{"bc-17-destroy", func(ctx context.Context, c *baggageclaim.Client) (any, error) { return nil, c.Destroy(ctx, h) }, wantNoError},
 		{"bc-18-destroy-unknown", func(ctx context.Context, c *baggageclaim.Client) (any, error) { return nil, c.Destroy(ctx, h) }, wantNotFound},
 		{"bc-07-list-filter-repeated-key", nil, nil}, // the client cannot send a repeated key
+		// What Concourse's own client sent, for the calls deepprobe shares with it.
+		{"client-04-bc-list-volumes-filtered", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+			return c.List(ctx, map[string]string{"health-check": "true"})
+		}, func(t *testing.T, got any, err error) {
+			wantNoError(t, got, err)
+			if vs := got.([]baggageclaim.Volume); len(vs) != 1 || vs[0].Handle != "health-check-d46fa9e5-d605-42ec-ac53-37afacde87ce" {
+				t.Errorf("volumes = %+v", vs)
+			}
+		}},
+		{"client-05-bc-lookup-volume", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+			return c.Volume(ctx, "health-check-d46fa9e5-d605-42ec-ac53-37afacde87ce")
+		}, wantNoError},
+		{"client-06-bc-lookup-volume-unknown", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+			return c.Volume(ctx, "no-such-volume")
+		}, wantNotFound},
+		{"client-18-bc-destroy-volume", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+			return nil, c.Destroy(ctx, "health-check-5f731df9-74e9-4f32-894c-6c2f78edb393")
+		}, wantNoError},
+		{"client-19-bc-destroy-volume-unknown", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+			return nil, c.Destroy(ctx, "health-check-5f731df9-74e9-4f32-894c-6c2f78edb393")
+		}, wantNotFound},
 	}
 	for _, tt := range tests {
 		if tt.call == nil {
@@ -149,7 +170,7 @@ func TestSimulatorAgainstCaptures(t *testing.T) {
 		"bc-05-list-filter-nomatch", "bc-06-list-all", "bc-07-list-filter-repeated-key", "bc-08-get",
 		"bc-09-get-unknown", "bc-10-create-duplicate", "bc-11-create-no-strategy", "bc-12-create-unknown-strategy",
 		"bc-13-create-bad-json", "bc-15-set-property", "bc-16-get-after-set-property", "bc-17-destroy",
-		"bc-18-destroy-unknown", "combo-04-bc-create-import",
+		"bc-18-destroy-unknown", "combo-04-bc-create-import", "combo-01-bc-create-empty",
 	}
 	for _, step := range steps {
 		x := capture.LoadTestdata(t, step)

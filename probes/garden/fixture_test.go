@@ -189,15 +189,19 @@ func TestSimulatorAgainstCaptures(t *testing.T) {
 		steps []string
 	}{
 		{"houdini session", gardentest.Config{}, []string{
-			"garden-01-ping", "garden-02-capacity", "garden-03-list-empty", "garden-05-create",
+			"garden-01-ping", "garden-02-capacity", "garden-03-list-empty", "garden-05-create", "garden-06-create-no-rootfs",
 			"garden-08-list-filtered", "garden-09-list-filter-two-props", "garden-10-list-filter-nomatch",
 			"garden-10b-list-filter-repeated-key-first-true", "garden-10c-list-filter-repeated-key-first-false",
 			"garden-10d-list-filter-urlencoded", "garden-12-info", "garden-13-properties",
 			"garden-15-create-duplicate", "garden-16-list-after-duplicate", "garden-17-properties-after-duplicate",
 			"garden-18-destroy", "garden-19-destroy-unknown", "garden-20-info-unknown", "garden-21-create-bad-json",
 			"garden-22-create-unsupported-rootfs", "garden-23-unknown-route", "garden-25-set-grace-time-unknown",
+			"garden-24-destroy-plain",
 		}},
-		{"rootfs without etc", gardentest.Config{RequireRootFSEtc: true}, []string{"garden-04-create-rootfs-without-etc"}},
+		{"rootfs without etc", gardentest.Config{RequireRootFSEtc: true}, []string{
+			"garden-04-create-rootfs-without-etc", "client-08-garden-create-on-empty-volume",
+		}},
+		{"container on a volume", gardentest.Config{}, []string{"combo-05-garden-create-on-volume"}},
 		{"stock grace time", gardentest.Config{}, []string{
 			"grace-01-stock-create-2s", "grace-02-stock-list-after-5s", "grace-03-stock-put-grace-time",
 		}},
