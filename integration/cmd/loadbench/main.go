@@ -307,8 +307,8 @@ func (b *bench) overhead() error {
 	}
 	b.notes = append(b.notes, fmt.Sprintf("Figure 1: deepprobe adds %s to the median workload; the loopback round trip from the "+
 		"caller to deepprobe alone (an answer that calls nothing upstream) has a median of %s on this machine, where the "+
-		"simulators answer each of the workload's five calls in about %s; the rest is deepprobe's own handling (the hand-off "+
-		"to the workload goroutine, its clients building requests and decoding answers, metrics). The 1.10x target is "+
+		"simulators answer each of the workload's five calls in about %s; "+
+		"\"Where the workload overhead goes\" below breaks the rest down. The 1.10x target is "+
 		"relative to simulators far faster than the real servers: against their ~6.2 ms median cycle (shared/worker-api) "+
 		"the same added time would be about %.2fx.",
 		ms(dm-rm), ms(percentile(hop, .5)), ms(rm/5), float64(6200*time.Microsecond+(dm-rm))/float64(6200*time.Microsecond)))
