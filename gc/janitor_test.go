@@ -24,23 +24,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // population plants resources on both servers and destroys what is left of them at the end.
 type population struct {
 	t       *testing.T
@@ -98,7 +81,7 @@ func marked(created string, extra ...string) map[string]string {
 	return props
 }
 
-func newJanitor(t *testing.T, g gc.Containers, b gc.Volumes, c *clock, cfg gc.Config) *gc.Janitor {
+func newJanitor(t *testing.T, g gc.Containers, b gc.Volumes, c *workertest.Clock, cfg gc.Config) *gc.Janitor {
 	t.Helper()
 	cfg.Garden, cfg.Baggageclaim, cfg.Now = g, b, c.Now
 	if cfg.OrphanAge == 0 {
@@ -123,10 +106,10 @@ func TestJanitorSafety(t *testing.T) {
 	pop := &population{t: t, g: g, b: b, rootfs: w.RootFSImportPath}
 	t.Cleanup(pop.cleanup)
 
-	c := &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
-	old := c.now.Add(-time.Hour).Format(time.RFC3339)
-	young := c.now.Add(-10 * time.Second).Format(time.RFC3339)
-	future := c.now.Add(time.Hour).Format(time.RFC3339)
+	c := workertest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	old := c.Now().Add(-time.Hour).Format(time.RFC3339)
+	young := c.Now().Add(-10 * time.Second).Format(time.RFC3339)
+	future := c.Now().Add(time.Hour).Format(time.RFC3339)
 	run := uuid.NewString()[:8]
 
 	foreignPerKind := 2000 / 8
@@ -243,9 +226,9 @@ func TestJanitorFaults(t *testing.T) {
 	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, workertest.HTTPClient(t))
 	pop := &population{t: t, g: g, b: b}
 	t.Cleanup(pop.cleanup)
-	c := &clock{now: time.Now()}
+	c := workertest.NewClock(time.Now())
 	h := probes.HandlePrefix + "faulty"
-	pop.add(h, marked(c.now.Add(-time.Hour).Format(time.RFC3339)))
+	pop.add(h, marked(c.Now().Add(-time.Hour).Format(time.RFC3339)))
 	j := newJanitor(t, g, b, c, gc.Config{CallTimeout: 100 * time.Millisecond})
 
 	t.Run("destroy fails", func(t *testing.T) {
@@ -274,7 +257,7 @@ func TestJanitorFaults(t *testing.T) {
 	t.Run("a server that ignores the filter", func(t *testing.T) {
 		// A broken server lists everything: the janitor's own checks still protect foreign ones.
 		foreign := probes.HandlePrefix + "no-marker"
-		pop.add(foreign, map[string]string{probes.CreatedAtProperty: c.now.Add(-time.Hour).Format(time.RFC3339)})
+		pop.add(foreign, map[string]string{probes.CreatedAtProperty: c.Now().Add(-time.Hour).Format(time.RFC3339)})
 		j := newJanitor(t, g, ignoringFilter{b}, c, gc.Config{})
 		r := j.Sweep(context.Background())
 		if cnt, vol := pop.exists(foreign); !cnt || !vol {

@@ -3,33 +3,15 @@ package probes_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 )
-
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakeWorkload blocks every run until released, and counts runs and concurrency.
 type fakeWorkload struct {
@@ -74,7 +56,7 @@ func failed(stage string) probes.Result {
 	return probes.Result{Handle: "health-check-x", Stages: []probes.StageResult{{Name: stage, Status: probes.StatusFail, Err: errors.New("boom")}}}
 }
 
-func newProber(t *testing.T, w *fakeWorkload, clock *fakeClock, cfg probes.ProberConfig) (*probes.Prober, *prometheus.Registry) {
+func newProber(t *testing.T, w *fakeWorkload, clock *workertest.Clock, cfg probes.ProberConfig) (*probes.Prober, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg.Run, cfg.Now, cfg.Registerer = w.Run, clock.Now, reg
@@ -91,7 +73,7 @@ type checkResult struct {
 	err error
 }
 
-func checkAsync(p *probes.Prober, ctx context.Context) chan checkResult {
+func checkAsync(ctx context.Context, p *probes.Prober) chan checkResult {
 	ch := make(chan checkResult, 1)
 	go func() {
 		o, err := p.Check(ctx)
@@ -101,16 +83,16 @@ func checkAsync(p *probes.Prober, ctx context.Context) chan checkResult {
 }
 
 func TestProberCoalescesAndCaches(t *testing.T) {
-	w, clock := newFakeWorkload(), &fakeClock{now: time.Unix(1000, 0)}
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
 	p, reg := newProber(t, w, clock, probes.ProberConfig{MinInterval: 5 * time.Second})
 	ctx := context.Background()
 
-	first := checkAsync(p, ctx)
+	first := checkAsync(ctx, p)
 	<-w.started
 	// Every caller that arrives while the workload runs joins it.
 	var joined []chan checkResult
 	for range 50 {
-		joined = append(joined, checkAsync(p, ctx))
+		joined = append(joined, checkAsync(ctx, p))
 	}
 	waitFor(t, func() bool { return counterValue(t, reg, "deepprobe_coalesced_requests_total") == 50 })
 	clock.Advance(time.Second)
@@ -134,7 +116,7 @@ func TestProberCoalescesAndCaches(t *testing.T) {
 
 	// After MinInterval a new workload starts.
 	clock.Advance(time.Second)
-	next := checkAsync(p, ctx)
+	next := checkAsync(ctx, p)
 	<-w.started
 	w.release <- failed(probes.StageContainerCreate)
 	r := <-next
@@ -147,10 +129,10 @@ func TestProberCoalescesAndCaches(t *testing.T) {
 }
 
 func TestProberCallerTimeoutLeavesWorkloadRunning(t *testing.T) {
-	w, clock := newFakeWorkload(), &fakeClock{now: time.Unix(1000, 0)}
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
 	p, _ := newProber(t, w, clock, probes.ProberConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := checkAsync(p, ctx)
+	ch := checkAsync(ctx, p)
 	<-w.started
 	cancel()
 	if r := <-ch; !errors.Is(r.err, probes.ErrTimeout) {
@@ -172,7 +154,7 @@ func TestProberCallerTimeoutLeavesWorkloadRunning(t *testing.T) {
 }
 
 func TestProberFailureThreshold(t *testing.T) {
-	w, clock := newFakeWorkload(), &fakeClock{now: time.Unix(1000, 0)}
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
 	p, _ := newProber(t, w, clock, probes.ProberConfig{FailureThreshold: 3, MinInterval: time.Second})
 	steps := []struct {
 		result    probes.Result
@@ -187,7 +169,7 @@ func TestProberFailureThreshold(t *testing.T) {
 		{failed(probes.StageVolumeCreate), "warn", 1},
 	}
 	for i, s := range steps {
-		ch := checkAsync(p, context.Background())
+		ch := checkAsync(context.Background(), p)
 		<-w.started
 		w.release <- s.result
 		r := <-ch
@@ -199,12 +181,12 @@ func TestProberFailureThreshold(t *testing.T) {
 }
 
 func TestProberBackgroundModeServesLatestAndGoesStale(t *testing.T) {
-	w, clock := newFakeWorkload(), &fakeClock{now: time.Unix(1000, 0)}
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
 	p, _ := newProber(t, w, clock, probes.ProberConfig{Interval: 10 * time.Second, MaxAge: 30 * time.Second})
 	// No result yet: the first caller waits for the first workload.
 	p.Trigger(context.Background())
 	<-w.started
-	ch := checkAsync(p, context.Background())
+	ch := checkAsync(context.Background(), p)
 	w.release <- passed()
 	if r := <-ch; r.err != nil || !r.o.Healthy {
 		t.Fatalf("first outcome %+v, %v", r.o, r.err)
@@ -235,9 +217,9 @@ func TestProberBackgroundModeServesLatestAndGoesStale(t *testing.T) {
 
 func TestProberShutdown(t *testing.T) {
 	t.Run("waits for the workload", func(t *testing.T) {
-		w, clock := newFakeWorkload(), &fakeClock{now: time.Unix(1000, 0)}
+		w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
 		p, _ := newProber(t, w, clock, probes.ProberConfig{})
-		ch := checkAsync(p, context.Background())
+		ch := checkAsync(context.Background(), p)
 		<-w.started
 		done := make(chan error, 1)
 		go func() { done <- p.Shutdown(context.Background()) }()
@@ -256,9 +238,9 @@ func TestProberShutdown(t *testing.T) {
 		}
 	})
 	t.Run("cancels the workload when the bound passes", func(t *testing.T) {
-		w, clock := newFakeWorkload(), &fakeClock{now: time.Unix(1000, 0)}
+		w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
 		p, _ := newProber(t, w, clock, probes.ProberConfig{})
-		ch := checkAsync(p, context.Background())
+		ch := checkAsync(context.Background(), p)
 		<-w.started
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -271,7 +253,7 @@ func TestProberShutdown(t *testing.T) {
 		<-ch
 	})
 	t.Run("no result and closed", func(t *testing.T) {
-		w, clock := newFakeWorkload(), &fakeClock{now: time.Unix(1000, 0)}
+		w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
 		p, _ := newProber(t, w, clock, probes.ProberConfig{})
 		_ = p.Shutdown(context.Background())
 		if _, err := p.Check(context.Background()); !errors.Is(err, probes.ErrClosed) {

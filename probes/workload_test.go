@@ -24,15 +24,7 @@ func newWorkloadB(b *testing.B, w *workertest.Worker) (*probes.Workload, *garden
 
 func newWorkloadCfg(t testing.TB, w *workertest.Worker, cfg probes.WorkloadConfig) (*probes.Workload, *garden.Client, *baggageclaim.Client) {
 	t.Helper()
-	hc := workertest.HTTPClient(t)
-	g, err := garden.NewClient(w.GardenURL, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := baggageclaim.NewClient(w.BaggageclaimURL, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, b := w.Clients(t)
 	cfg.Garden, cfg.Baggageclaim = g, b
 	if cfg.RootFSImportPath == "" {
 		cfg.RootFSImportPath = w.RootFSImportPath

@@ -3,10 +3,13 @@ package workertest
 import (
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
+	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
 )
 
@@ -72,4 +75,43 @@ func HTTPClient(t testing.TB) *http.Client {
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// Clients returns a Garden and a Baggageclaim client for w, sharing one connection pool that
+// closes at the end of t.
+func (w *Worker) Clients(t testing.TB) (*garden.Client, *baggageclaim.Client) {
+	t.Helper()
+	hc := HTTPClient(t)
+	g, err := garden.NewClient(w.GardenURL, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := baggageclaim.NewClient(w.BaggageclaimURL, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, b
+}
+
+// Clock is a clock for tests that moves only when told. It is safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock showing now.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

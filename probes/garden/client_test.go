@@ -18,20 +18,6 @@ import (
 	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
 )
 
-func clients(t *testing.T, w *workertest.Worker) (*garden.Client, *baggageclaim.Client) {
-	t.Helper()
-	hc := workertest.HTTPClient(t)
-	g, err := garden.NewClient(w.GardenURL, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := baggageclaim.NewClient(w.BaggageclaimURL, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, b
-}
-
 // rootfsVolume makes a volume to use as a rootfs (importing the skeleton when one is given)
 // and destroys it at the end of the test.
 func rootfsVolume(t *testing.T, w *workertest.Worker, b *baggageclaim.Client, handle string, props map[string]string) baggageclaim.Volume {
@@ -56,7 +42,7 @@ func rootfsVolume(t *testing.T, w *workertest.Worker, b *baggageclaim.Client, ha
 // named by DEEPPROBE_GARDEN_URL. It only counts and destroys what it created itself.
 func TestClientContract(t *testing.T) {
 	w := workertest.Start(t, gardentest.Config{})
-	g, b := clients(t, w)
+	g, b := w.Clients(t)
 	ctx := context.Background()
 	run := uuid.NewString()
 	handle := "deepprobe-test-" + run
