@@ -303,3 +303,28 @@ func TestBackgroundMode(t *testing.T) {
 	waitUntil(t, 5*time.Second, "recovery", func() bool { return d.get(t, "/healthz").status == http.StatusOK })
 	w.assertNoResidue(t, d.instance)
 }
+
+// TestLivezCountsA500AsAFailure: unlike Concourse's own check, a Garden 500 on /ping or a
+// Baggageclaim 500 on the volume list makes /livez fail, naming which.
+func TestLivezCountsA500AsAFailure(t *testing.T) {
+	w := startWorker(t)
+	w.needSim(t)
+	d := startDeepprobe(t, w)
+	for _, tt := range []struct{ sim, route, check string }{
+		{"garden", garden.RoutePing, probes.CheckGardenPing},
+		{"baggageclaim", baggageclaim.RouteList, probes.CheckBaggageclaimList},
+	} {
+		w.fault(t, tt.sim, tt.route, faults.Fault{Status: 500, Times: 1})
+		a := d.get(t, "/livez")
+		if a.status != http.StatusServiceUnavailable || a.health.FailedStage != tt.check || !strings.Contains(a.health.Error, "500") {
+			t.Errorf("%s 500: got %d %s", tt.sim, a.status, a.body)
+		}
+		if a := d.get(t, "/livez?timeout=1s"); a.status != http.StatusOK {
+			t.Errorf("after the fault: %d %s", a.status, a.body)
+		}
+	}
+	w.fault(t, "garden", garden.RoutePing, faults.Fault{Hang: true, Times: 1})
+	if a := d.get(t, "/livez?timeout=300ms"); a.status != http.StatusServiceUnavailable || a.took > time.Second {
+		t.Errorf("hanging ping: %d in %s %s", a.status, a.took, a.body)
+	}
+}
