@@ -20,6 +20,8 @@ fmt-check:
 
 # The integration tests build the binaries themselves (into a temporary dir).
 test: fmt-check vet
+	@docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null || \
+	  echo "*** WARNING: no Docker engine or docker-compose: TestDockerCompose will be SKIPPED ***"
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-short:
