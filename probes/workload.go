@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -119,9 +118,6 @@ func NewWorkload(cfg WorkloadConfig) (*Workload, error) {
 	return &Workload{cfg: cfg.withDefaults(), inFlight: map[string]struct{}{}}, nil
 }
 
-// Timeout returns the bound on the create stages.
-func (w *Workload) Timeout() time.Duration { return w.cfg.Timeout }
-
 // MaxDuration is the longest one Run can take: the create stages plus both destroys.
 func (w *Workload) MaxDuration() time.Duration { return w.cfg.Timeout + 2*w.cfg.CleanupTimeout }
 
@@ -132,18 +128,6 @@ func (w *Workload) InFlight(handle string) bool {
 	defer w.mu.Unlock()
 	_, ok := w.inFlight[handle]
 	return ok
-}
-
-// InFlightHandles returns the handles of the runs under way, sorted.
-func (w *Workload) InFlightHandles() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.inFlight))
-	for h := range w.inFlight {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (w *Workload) track(handle string, on bool) {

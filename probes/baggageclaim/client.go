@@ -26,9 +26,6 @@ func NewClient(baseURL string, hc *http.Client) (*Client, error) {
 	return &Client{endpoint: e}, nil
 }
 
-// URL returns the server's base URL.
-func (c *Client) URL() string { return c.endpoint.URL() }
-
 func (c *Client) call(ctx context.Context, route string, params []string, query url.Values, body any) ([]byte, error) {
 	resp, err := c.endpoint.Do(ctx, Routes.Find(route), params, query, body)
 	if errors.Is(err, wire.ErrEmptyParam) {

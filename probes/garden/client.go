@@ -28,9 +28,6 @@ func NewClient(baseURL string, hc *http.Client) (*Client, error) {
 	return &Client{endpoint: e}, nil
 }
 
-// URL returns the server's base URL.
-func (c *Client) URL() string { return c.endpoint.URL() }
-
 // call sends one request and returns the body of a 2xx answer, or an *Error.
 func (c *Client) call(ctx context.Context, route string, params []string, query url.Values, body any) ([]byte, error) {
 	resp, err := c.endpoint.Do(ctx, Routes.Find(route), params, query, body)

@@ -7,9 +7,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -113,12 +115,7 @@ func (s *Server) Close() {
 func (s *Server) Handles() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	handles := make([]string, 0, len(s.volumes))
-	for h := range s.volumes {
-		handles = append(handles, h)
-	}
-	sort.Strings(handles)
-	return handles
+	return slices.Sorted(maps.Keys(s.volumes))
 }
 
 // AdminHandler serves the fault knobs (see faults.Injector.AdminHandler) and GET /volumes, the

@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,7 +63,6 @@ type Server struct {
 	closed     bool
 	containers map[string]*container
 	nextHandle uint64
-	reaped     int
 }
 
 // NewServer starts a simulator.
@@ -110,19 +110,7 @@ func (s *Server) Close() {
 func (s *Server) Handles() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	handles := make([]string, 0, len(s.containers))
-	for h := range s.containers {
-		handles = append(handles, h)
-	}
-	sort.Strings(handles)
-	return handles
-}
-
-// Reaped returns how many containers the grace-time reaper has removed.
-func (s *Server) Reaped() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reaped
+	return slices.Sorted(maps.Keys(s.containers))
 }
 
 // AdminHandler serves the fault knobs (see faults.Injector.AdminHandler) and
@@ -248,7 +236,6 @@ func (s *Server) reap(c *container) {
 		return
 	}
 	delete(s.containers, c.handle)
-	s.reaped++
 	s.logger.Info("reaping", "sim", "garden", "handle", c.handle, "grace-time", c.graceTime.String())
 }
 

@@ -83,16 +83,6 @@ func (t Table) Find(name string) Route {
 	panic("routes: no route named " + name)
 }
 
-// Has reports whether the table has a route called name.
-func (t Table) Has(name string) bool {
-	for _, r := range t {
-		if r.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // Names returns the route names in table order.
 func (t Table) Names() []string {
 	names := make([]string, len(t))

@@ -28,9 +28,9 @@ type Response struct {
 // OK reports a 2xx status.
 func (r Response) OK() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
 
-// ParseBase checks that base is an absolute http(s) URL with a host and no query, and returns
+// parseBase checks that base is an absolute http(s) URL with a host and no query, and returns
 // it without a trailing slash.
-func ParseBase(base string) (*url.URL, error) {
+func parseBase(base string) (*url.URL, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("invalid URL %q: %w", base, err)
@@ -55,9 +55,9 @@ type Endpoint struct {
 	http *http.Client
 }
 
-// NewEndpoint checks baseURL (see ParseBase); a nil hc means http.DefaultClient.
+// NewEndpoint checks baseURL (see parseBase); a nil hc means http.DefaultClient.
 func NewEndpoint(baseURL string, hc *http.Client) (*Endpoint, error) {
-	u, err := ParseBase(baseURL)
+	u, err := parseBase(baseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -66,9 +66,6 @@ func NewEndpoint(baseURL string, hc *http.Client) (*Endpoint, error) {
 	}
 	return &Endpoint{base: u, http: hc}, nil
 }
-
-// URL returns the base URL.
-func (e *Endpoint) URL() string { return e.base.String() }
 
 // ErrEmptyParam is returned by Do when a path parameter (a handle) is empty.
 var ErrEmptyParam = errors.New("empty path parameter")
@@ -80,12 +77,12 @@ func (e *Endpoint) Do(ctx context.Context, r routes.Route, params []string, quer
 	if err != nil {
 		return Response{}, fmt.Errorf("%w: %v", ErrEmptyParam, err)
 	}
-	return Call(ctx, e.http, e.base, r.Method, p, query, body)
+	return call(ctx, e.http, e.base, r.Method, p, query, body)
 }
 
-// Call sends method to base+path (with query, if any) and reads the answer. body, when not
+// call sends method to base+path (with query, if any) and reads the answer. body, when not
 // nil, is marshalled as JSON without a trailing newline, as Go clients send it.
-func Call(ctx context.Context, hc *http.Client, base *url.URL, method, path string, query url.Values, body any) (Response, error) {
+func call(ctx context.Context, hc *http.Client, base *url.URL, method, path string, query url.Values, body any) (Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
