@@ -112,8 +112,9 @@ func shallowHealth(rs []probes.StageResult, took time.Duration) Health {
 	return h
 }
 
-// verbose renders h as Kubernetes' ?verbose text: a line per stage, then the verdict.
-func verbose(name string, h Health) string {
+// Text renders h as Kubernetes' ?verbose text: a line per stage, then the verdict of the check
+// called name ("healthz"). deepprobe check prints the same.
+func (h Health) Text(name string) string {
 	var b strings.Builder
 	for _, s := range h.Stages {
 		switch s.Status {

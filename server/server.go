@@ -242,7 +242,7 @@ func (s *Server) healthz(c echo.Context) error {
 		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
 	default:
 		if !q.verbose {
-			return s.respondJSON(c, h.statusFor(o), s.encodeDeep(o))
+			return s.respondJSON(c, httpStatus(o.State()), s.encodeDeep(o))
 		}
 		h = deepHealth(o)
 	}
@@ -282,9 +282,10 @@ func (s *Server) encodeDeep(o probes.Outcome) []byte {
 	return append(out, "}\n"...)
 }
 
-// statusFor is the HTTP status of an outcome.
-func (Health) statusFor(o probes.Outcome) int {
-	if o.State() == "fail" {
+// httpStatus is the HTTP status for a health status: 503 for "fail", 200 otherwise ("warn"
+// passes: the failure threshold is not reached).
+func httpStatus(status string) int {
+	if status == "fail" {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusOK
@@ -309,13 +310,10 @@ func (s *Server) livez(c echo.Context) error {
 
 // respond writes h: 200 unless it failed, JSON or ?verbose text.
 func (s *Server) respond(c echo.Context, q query, name string, h Health) error {
-	status := http.StatusOK
-	if h.Status == "fail" {
-		status = http.StatusServiceUnavailable
-	}
+	status := httpStatus(h.Status)
 	if q.verbose {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.String(status, verbose(name, h))
+		return c.String(status, h.Text(name))
 	}
 	b, err := json.Marshal(h)
 	if err != nil {
@@ -352,7 +350,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		msg = fmt.Sprint(he.Message)
 		if status == http.StatusNotFound {
 			msg = fmt.Sprintf("no such endpoint %s (have %s)", c.Request().URL.Path,
-				strings.Join([]string{PathHealthz, PathReadyz, PathLivez, PathMetrics}, ", "))
+				strings.Join(knownRoutes, ", "))
 		}
 	} else {
 		s.cfg.Logger.Error("handler failed", "path", c.Request().URL.Path, "error", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"time"
 
 	"github.com/deepprobe/deepprobe/server"
@@ -95,16 +96,7 @@ func check(ctx context.Context, cfg CheckConfig, out io.Writer) error {
 		}
 		return fmt.Errorf("HTTP %d with an unexpected body %q", resp.StatusCode, snippet(body))
 	}
-	for _, s := range h.Stages {
-		switch s.Status {
-		case "pass":
-			fmt.Fprintf(out, "[+]%s ok %.1fms\n", s.Name, s.DurationMS)
-		case "skip":
-			fmt.Fprintf(out, "[ ]%s skipped: %s\n", s.Name, s.Error)
-		default:
-			fmt.Fprintf(out, "[-]%s failed: %s\n", s.Name, s.Error)
-		}
-	}
+	fmt.Fprint(out, h.Text(path.Base(u.Path)))
 	if resp.StatusCode != http.StatusOK || h.Status == "fail" {
 		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, h.Error)
 	}
