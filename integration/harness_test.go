@@ -282,7 +282,10 @@ type answer struct {
 		Error       string `json:"error"`
 		FailedStage string `json:"failed_stage"`
 		Cached      bool   `json:"cached"`
-		Stages      []struct {
+		InFlight    *struct {
+			Stage string `json:"stage"`
+		} `json:"in_flight"`
+		Stages []struct {
 			Name, Status, Error string
 		} `json:"stages"`
 	}

@@ -114,6 +114,9 @@ func TestCallerTimeout(t *testing.T) {
 	if a.took > time.Second {
 		t.Errorf("caller waited %s with ?timeout=200ms", a.took)
 	}
+	if a.health.InFlight == nil || a.health.InFlight.Stage != probes.StageContainerCreate {
+		t.Errorf("the timed-out answer does not name the stage in flight: %s", a.body)
+	}
 	// The next caller joins the same workload, which passes.
 	b := d.get(t, "/healthz")
 	if b.status != http.StatusOK {

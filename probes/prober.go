@@ -11,8 +11,23 @@ import (
 )
 
 // ErrTimeout is returned by Prober.Check when the caller's context ends before a result is
-// ready; the workload goes on and its result is cached for the next caller.
+// ready; the workload goes on and its result is cached for the next caller. The error returned
+// is a *TimeoutError when the Prober knows which stage was running.
 var ErrTimeout = errors.New("timed out waiting for probe")
+
+// TimeoutError is ErrTimeout with the stage the workload was in when the caller gave up.
+type TimeoutError struct {
+	Stage   string
+	Elapsed time.Duration // time spent in Stage so far
+}
+
+// Error implements error.
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%v (%s running for %s)", ErrTimeout, e.Stage, e.Elapsed.Round(time.Millisecond))
+}
+
+// Is makes errors.Is(err, ErrTimeout) hold.
+func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
 
 // ErrClosed is returned by Prober.Check once the Prober is shutting down and has no result.
 var ErrClosed = errors.New("prober is shutting down")
@@ -27,6 +42,8 @@ const (
 type ProberConfig struct {
 	// Run runs one workload; required. It is never called twice at once.
 	Run func(ctx context.Context) Result
+	// Running, when set, names the stage of the workload under way, for callers that time out.
+	Running func() (stage string, elapsed time.Duration, ok bool)
 	// MinInterval is how long a completed result is served before a new workload may start
 	// (default 5s).
 	MinInterval time.Duration
@@ -156,6 +173,11 @@ func (p *Prober) Check(ctx context.Context) (Outcome, error) {
 	case <-f.done:
 		return f.outcome, nil
 	case <-ctx.Done():
+		if p.cfg.Running != nil {
+			if stage, elapsed, ok := p.cfg.Running(); ok {
+				return Outcome{}, &TimeoutError{Stage: stage, Elapsed: elapsed}
+			}
+		}
 		return Outcome{}, ErrTimeout
 	}
 }

@@ -153,6 +153,23 @@ func TestProberCallerTimeoutLeavesWorkloadRunning(t *testing.T) {
 	}
 }
 
+func TestProberTimeoutNamesTheRunningStage(t *testing.T) {
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
+	p, _ := newProber(t, w, clock, probes.ProberConfig{Running: func() (string, time.Duration, bool) {
+		return probes.StageContainerCreate, 3 * time.Second, true
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := checkAsync(ctx, p)
+	<-w.started
+	cancel()
+	r := <-ch
+	var te *probes.TimeoutError
+	if !errors.Is(r.err, probes.ErrTimeout) || !errors.As(r.err, &te) || te.Stage != probes.StageContainerCreate || te.Elapsed != 3*time.Second {
+		t.Fatalf("err = %v", r.err)
+	}
+	w.release <- passed()
+}
+
 func TestProberFailureThreshold(t *testing.T) {
 	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
 	p, _ := newProber(t, w, clock, probes.ProberConfig{FailureThreshold: 3, MinInterval: time.Second})

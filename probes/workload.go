@@ -107,7 +107,13 @@ type Workload struct {
 	cfg WorkloadConfig
 
 	mu       sync.Mutex
-	inFlight map[string]struct{}
+	inFlight map[string]*progress // by handle
+}
+
+// progress is the stage a run is in and when that stage started.
+type progress struct {
+	stage string
+	since time.Time
 }
 
 // NewWorkload returns a Workload, or an error naming what is wrong with cfg.
@@ -115,7 +121,7 @@ func NewWorkload(cfg WorkloadConfig) (*Workload, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Workload{cfg: cfg.withDefaults(), inFlight: map[string]struct{}{}}, nil
+	return &Workload{cfg: cfg.withDefaults(), inFlight: map[string]*progress{}}, nil
 }
 
 // MaxDuration is the longest one Run can take: the create stages plus both destroys.
@@ -134,10 +140,23 @@ func (w *Workload) track(handle string, on bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if on {
-		w.inFlight[handle] = struct{}{}
+		w.inFlight[handle] = &progress{}
 	} else {
 		delete(w.inFlight, handle)
 	}
+}
+
+// Running reports the stage a run under way is in and how long it has been in it, for callers
+// that give up before the run ends. The Prober runs one at a time; with several, it names any.
+func (w *Workload) Running() (stage string, elapsed time.Duration, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.inFlight {
+		if p.stage != "" {
+			return p.stage, w.cfg.Now().Sub(p.since), true
+		}
+	}
+	return "", 0, false
 }
 
 // Run creates a volume and a container on it, then destroys both. The destroys run whatever
@@ -168,7 +187,7 @@ func (w *Workload) Run(ctx context.Context) Result {
 		}
 		var err error
 		vol, err = w.cfg.Baggageclaim.CreateVolume(createCtx, baggageclaim.Request{Handle: handle, Strategy: strategy, Properties: props})
-		return w.explain(createCtx, err)
+		return explain(createCtx, w.cfg.Timeout, err)
 	})
 
 	if volErr != nil {
@@ -178,10 +197,10 @@ func (w *Workload) Run(ctx context.Context) Result {
 		w.stage(&res, StageContainerCreate, func() error {
 			spec := garden.Spec{Handle: handle, GraceTime: w.cfg.GraceTime, RootFSPath: "raw://" + vol.Path, Properties: props}
 			if _, err := w.cfg.Garden.Create(createCtx, spec); err != nil {
-				return w.explain(createCtx, err)
+				return explain(createCtx, w.cfg.Timeout, err)
 			}
 			// Houdini and Concourse's containerd runtime ignore the spec's grace time.
-			return w.explain(createCtx, w.cfg.Garden.SetGraceTime(createCtx, handle, w.cfg.GraceTime))
+			return explain(createCtx, w.cfg.Timeout, w.cfg.Garden.SetGraceTime(createCtx, handle, w.cfg.GraceTime))
 		})
 		w.stage(&res, StageContainerDestroy, func() error {
 			return w.destroy(ctx, handle, w.cfg.Garden.Destroy, garden.ErrNotFound)
@@ -203,13 +222,13 @@ func (w *Workload) destroy(ctx context.Context, handle string, del func(context.
 	if errors.Is(err, notFound) {
 		return nil
 	}
-	return w.explain(dctx, err)
+	return explain(dctx, w.cfg.CleanupTimeout, err)
 }
 
-// explain says plainly that a stage ran out of time.
-func (w *Workload) explain(ctx context.Context, err error) error {
+// explain says plainly that a stage ran out of its time limit.
+func explain(ctx context.Context, limit time.Duration, err error) error {
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("timed out: %w", err)
+		return fmt.Errorf("timed out after %s: %w", limit, err)
 	}
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		return fmt.Errorf("cancelled: %w", err)
@@ -220,6 +239,11 @@ func (w *Workload) explain(ctx context.Context, err error) error {
 // stage runs f as the named stage and records its outcome.
 func (w *Workload) stage(res *Result, name string, f func() error) error {
 	start := w.cfg.Now()
+	w.mu.Lock()
+	if p := w.inFlight[res.Handle]; p != nil {
+		p.stage, p.since = name, start
+	}
+	w.mu.Unlock()
 	err := f()
 	s := StageResult{Name: name, Status: StatusPass, Duration: w.cfg.Now().Sub(start), Err: err}
 	if err != nil {

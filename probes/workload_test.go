@@ -222,6 +222,37 @@ func TestWorkloadFailures(t *testing.T) {
 	}
 }
 
+// TestWorkloadRunningNamesTheStage: while Garden hangs, the run reports container.create.
+func TestWorkloadRunningNamesTheStage(t *testing.T) {
+	w := workertest.Start(t, gardentest.Config{})
+	w.NeedSimulators(t)
+	_ = w.Garden.Faults.Set(garden.RouteCreate, faults.Fault{Hang: true})
+	wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{Timeout: time.Second})
+	if _, _, ok := wl.Running(); ok {
+		t.Fatal("a stage is running before any run")
+	}
+	done := make(chan probes.Result, 1)
+	go func() { done <- wl.Run(context.Background()) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stage, _, ok := wl.Running()
+		if ok && stage == probes.StageContainerCreate {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Running never reported %s (last %q)", probes.StageContainerCreate, stage)
+		}
+		time.Sleep(time.Millisecond) // the run is on another goroutine, inside an HTTP call
+	}
+	res := <-done
+	if f, _ := res.FirstFailure(); !strings.Contains(f.Err.Error(), "timed out after 1s") {
+		t.Errorf("error %q does not say the limit", f.Err)
+	}
+	if _, _, ok := wl.Running(); ok {
+		t.Error("a stage is still reported after the run")
+	}
+}
+
 func TestWorkloadConfigValidation(t *testing.T) {
 	g, _ := garden.NewClient("http://127.0.0.1:1", nil)
 	b, _ := baggageclaim.NewClient("http://127.0.0.1:1", nil)

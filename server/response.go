@@ -40,10 +40,18 @@ type Health struct {
 	Stages              []Stage    `json:"stages"`
 	Garden              Component  `json:"garden"`
 	Baggageclaim        Component  `json:"baggageclaim"`
+	// InFlight is the stage the workload was in when this caller's wait ran out.
+	InFlight *InFlight `json:"in_flight,omitempty"`
 	// AgeMS and Cached change with every answer from the same outcome; they come last so
 	// that the rest can be encoded once per outcome (see Server.encodeDeep).
 	AgeMS  float64 `json:"age_ms"`
 	Cached bool    `json:"cached"`
+}
+
+// InFlight names the stage of a workload still running.
+type InFlight struct {
+	Stage     string  `json:"stage"`
+	ElapsedMS float64 `json:"elapsed_ms"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -128,6 +136,9 @@ func (h Health) Text(name string) string {
 	}
 	if h.Stale {
 		fmt.Fprintf(&b, "[-]freshness failed: %s\n", h.Error)
+	}
+	if h.InFlight != nil {
+		fmt.Fprintf(&b, "[~]%s still running after %s\n", h.InFlight.Stage, fmtMS(h.InFlight.ElapsedMS))
 	}
 	if len(h.Stages) == 0 && h.Error != "" {
 		fmt.Fprintf(&b, "[-]%s failed: %s\n", h.Check, h.Error)

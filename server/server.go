@@ -237,6 +237,10 @@ func (s *Server) healthz(c echo.Context) error {
 	case errors.Is(err, probes.ErrTimeout):
 		h = Health{Status: "fail", Check: "deep", Error: probes.ErrTimeout.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}}
 		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
+		var te *probes.TimeoutError
+		if errors.As(err, &te) {
+			h.InFlight = &InFlight{Stage: te.Stage, ElapsedMS: ms(te.Elapsed)}
+		}
 	case err != nil:
 		h = Health{Status: "fail", Check: "deep", Error: err.Error(), Stages: []Stage{}}
 		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error

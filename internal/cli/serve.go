@@ -235,7 +235,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 		maxAge = 3*cfg.Interval + m.workload.MaxDuration()
 	}
 	m.prober, err = probes.NewProber(probes.ProberConfig{
-		Run: m.runWorkload, MinInterval: cfg.MinInterval, Interval: cfg.Interval, MaxAge: maxAge,
+		Run: m.runWorkload, Running: m.workload.Running, MinInterval: cfg.MinInterval, Interval: cfg.Interval, MaxAge: maxAge,
 		FailureThreshold: cfg.FailureThreshold, Registerer: reg,
 	})
 	if err != nil {
