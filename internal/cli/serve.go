@@ -309,6 +309,10 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 	m.logger.Info("deepprobe listening", "addr", m.server.Addr().String(), "garden", m.cfg.GardenURL,
 		"baggageclaim", m.cfg.BaggageclaimURL, "probe_timeout", m.cfg.ProbeTimeout, "min_interval", m.cfg.MinInterval,
 		"interval", m.cfg.Interval, "janitor_interval", m.cfg.JanitorInterval)
+	if m.janitor == nil {
+		m.logger.Warn("janitor disabled (--janitor-interval 0): leftovers of a crash, or of a create that completes " +
+			"on the server after its timeout, stay until `deepprobe janitor --once`; Baggageclaim volumes have no TTL")
+	}
 	if ready != nil {
 		ready(m.server.Addr().String())
 	}
