@@ -140,8 +140,7 @@ func realServers() bool {
 	return os.Getenv("DEEPPROBE_GARDEN_URL") != "" && os.Getenv("DEEPPROBE_BAGGAGECLAIM_URL") != ""
 }
 
-var readyWorkersim = regexp.MustCompile(`admin listening" url=(\S+)`)
-var readyWorkersimURLs = regexp.MustCompile(`workersim ready" garden=(\S+) baggageclaim=(\S+)`)
+var readyWorkersim = regexp.MustCompile(`workersim ready" garden=(\S+) baggageclaim=(\S+) admin=(\S+)`)
 
 // startWorker starts workersim on free ports, or returns the real servers.
 func startWorker(t *testing.T, extra ...string) *worker {
@@ -152,13 +151,8 @@ func startWorker(t *testing.T, extra ...string) *worker {
 	} else {
 		args := append([]string{"--garden-listen", "127.0.0.1:0", "--baggageclaim-listen", "127.0.0.1:0",
 			"--admin-listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, extra...)
-		p, _ := start(t, "workersim", readyWorkersimURLs, args...)
-		m := readyWorkersim.FindStringSubmatch(p.Logs())
-		if m == nil {
-			t.Fatalf("no admin URL in workersim logs:\n%s", p.Logs())
-		}
-		urls := readyWorkersimURLs.FindStringSubmatch(p.Logs())
-		w.gardenURL, w.bcURL, w.adminURL = urls[1], urls[2], m[1]
+		_, urls := start(t, "workersim", readyWorkersim, args...)
+		w.gardenURL, w.bcURL, w.adminURL = urls[0], urls[1], urls[2]
 	}
 	var err error
 	hc := &http.Client{Timeout: 10 * time.Second}

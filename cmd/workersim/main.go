@@ -73,6 +73,7 @@ func run(args []string) error {
 
 	var admin *http.Server
 	var adminDone chan error // nil without an admin server: never ready in the select below
+	adminURL := "none"
 	if *adminListen != "" {
 		adminDone = make(chan error, 1)
 		ln, err := net.Listen("tcp", *adminListen)
@@ -84,9 +85,10 @@ func run(args []string) error {
 		mux.Handle("/baggageclaim/", http.StripPrefix("/baggageclaim", b.AdminHandler()))
 		admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { adminDone <- admin.Serve(ln) }()
-		logger.Info("admin listening", "url", "http://"+ln.Addr().String())
+		adminURL = "http://" + ln.Addr().String()
 	}
-	logger.Info("workersim ready", "garden", g.URL, "baggageclaim", b.URL)
+	// One line with every address, for people and for the tests that start workersim on :0.
+	logger.Info("workersim ready", "garden", g.URL, "baggageclaim", b.URL, "admin", adminURL)
 
 	select {
 	case <-ctx.Done():

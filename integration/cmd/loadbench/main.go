@@ -7,7 +7,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,8 +94,7 @@ func (b *bench) judge(name, measured, target string, ratio float64) {
 }
 
 var (
-	reWorkersim = regexp.MustCompile(`workersim ready" garden=(\S+) baggageclaim=(\S+)`)
-	reAdmin     = regexp.MustCompile(`admin listening" url=(\S+)`)
+	reWorkersim = regexp.MustCompile(`workersim ready" garden=(\S+) baggageclaim=(\S+) admin=(\S+)`)
 	reDeepprobe = regexp.MustCompile(`deepprobe listening" addr=(\S+)`)
 )
 
@@ -112,14 +110,12 @@ func (b *bench) start(name string, re *regexp.Regexp, args ...string) (*exec.Cmd
 	}
 	b.procs = append(b.procs, cmd)
 	found := make(chan []string, 1)
-	var logs bytes.Buffer
 	go func() {
 		// Read up to the ready line, then discard: the benchmark must not pay for the logs.
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- append(m[1:], logs.String())
+				found <- m[1:]
 				break
 			}
 		}
@@ -148,12 +144,11 @@ func (b *bench) stop(cmd *exec.Cmd) {
 
 func (b *bench) deepprobe(args ...string) (*exec.Cmd, string, error) {
 	base := []string{"serve", "--listen", "127.0.0.1:0", "--garden-url", b.gardenURL, "--baggageclaim-url", b.bcURL,
-		"--janitor-interval", "0", "--log-level", "warn", "--instance", "bench-" + uuid.NewString()[:8]}
+		"--janitor-interval", "0", "--instance", "bench-" + uuid.NewString()[:8]}
 	if p := os.Getenv("DEEPPROBE_ROOTFS_IMPORT_PATH"); p != "" {
 		base = append(base, "--rootfs-import-path", p)
 	}
-	// --log-level warn hides the listening line; ask for info on it only.
-	cmd, m, err := b.start("deepprobe", reDeepprobe, append(append(base, args...), "--log-level", "info")...)
+	cmd, m, err := b.start("deepprobe", reDeepprobe, append(base, args...)...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -182,11 +177,8 @@ func (b *bench) run() error {
 		if err != nil {
 			return err
 		}
-		b.gardenURL, b.bcURL = m[0], m[1]
-		if a := reAdmin.FindStringSubmatch(m[2]); a != nil {
-			b.adminURL = a[1]
-		}
-		// workersim logs every request as JSON to a pipe we drain; that is part of its cost.
+		b.gardenURL, b.bcURL, b.adminURL = m[0], m[1], m[2]
+		// workersim logs every request to a pipe we drain; that is part of its cost.
 	}
 	for _, step := range []func() error{b.overhead, b.served, b.storm, b.footprint, b.slowWorker} {
 		if err := step(); err != nil {
