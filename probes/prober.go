@@ -51,8 +51,11 @@ type ProberConfig struct {
 	// callers then never start one, they read the latest result.
 	Interval time.Duration
 	// MaxAge is how old the latest background result may be before it is served as stale, a
-	// failure (default 3 * Interval + the workload's longest run).
+	// failure (default 3 * Interval + LongestRun).
 	MaxAge time.Duration
+	// LongestRun is the most one Run can take (Workload.MaxDuration; default that of a
+	// workload with default timeouts).
+	LongestRun time.Duration
 	// FailureThreshold is how many consecutive failed workloads make the worker unhealthy
 	// (default 1).
 	FailureThreshold int
@@ -121,8 +124,8 @@ func NewProber(cfg ProberConfig) (*Prober, error) {
 		return nil, fmt.Errorf("min interval must not be negative, got %s", cfg.MinInterval)
 	case cfg.Interval < 0:
 		return nil, fmt.Errorf("interval must not be negative, got %s", cfg.Interval)
-	case cfg.MaxAge < 0:
-		return nil, fmt.Errorf("max age must not be negative, got %s", cfg.MaxAge)
+	case cfg.MaxAge < 0 || cfg.LongestRun < 0:
+		return nil, fmt.Errorf("max age and longest run must not be negative, got %s and %s", cfg.MaxAge, cfg.LongestRun)
 	case cfg.FailureThreshold < 0:
 		return nil, fmt.Errorf("failure threshold must be at least 1, got %d", cfg.FailureThreshold)
 	case cfg.MaxAge != 0 && cfg.Interval != 0 && cfg.MaxAge <= cfg.Interval:
@@ -134,8 +137,12 @@ func NewProber(cfg ProberConfig) (*Prober, error) {
 	if cfg.FailureThreshold == 0 {
 		cfg.FailureThreshold = DefaultFailureThreshold
 	}
+	if cfg.LongestRun == 0 {
+		cfg.LongestRun = DefaultTimeout + 2*DefaultCleanupTimeout
+	}
 	if cfg.MaxAge == 0 && cfg.Interval > 0 {
-		cfg.MaxAge = 3*cfg.Interval + DefaultTimeout + 2*DefaultCleanupTimeout
+		// Three missed ticks, plus a run in progress.
+		cfg.MaxAge = 3*cfg.Interval + cfg.LongestRun
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -229,13 +229,8 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	maxAge := cfg.MaxAge
-	if maxAge == 0 && cfg.Interval > 0 {
-		// Three missed ticks, plus the longest a workload can take.
-		maxAge = 3*cfg.Interval + m.workload.MaxDuration()
-	}
 	m.prober, err = probes.NewProber(probes.ProberConfig{
-		Run: m.runWorkload, Running: m.workload.Running, MinInterval: cfg.MinInterval, Interval: cfg.Interval, MaxAge: maxAge,
+		Run: m.runWorkload, Running: m.workload.Running, MinInterval: cfg.MinInterval, Interval: cfg.Interval, MaxAge: cfg.MaxAge, LongestRun: m.workload.MaxDuration(),
 		FailureThreshold: cfg.FailureThreshold, Registerer: reg,
 	})
 	if err != nil {
