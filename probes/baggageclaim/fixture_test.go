@@ -69,7 +69,7 @@ func TestClientAgainstCaptures(t *testing.T) {
 		}},
 		{"bc-17-destroy", func(ctx context.Context, c *baggageclaim.Client) (any, error) { return nil, c.Destroy(ctx, h) }, wantNoError},
 		{"bc-18-destroy-unknown", func(ctx context.Context, c *baggageclaim.Client) (any, error) { return nil, c.Destroy(ctx, h) }, wantNotFound},
-		{"bc-07-list-filter-repeated-key", nil, nil}, // the client cannot send a repeated key
+		// bc-07 (a repeated filter key) cannot come from the client: TestSimulatorAgainstCaptures replays it.
 		// What Concourse's own client sent, for the calls deepprobe shares with it.
 		{"client-04-bc-list-volumes-filtered", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
 			return c.List(ctx, map[string]string{"health-check": "true"})
@@ -93,9 +93,6 @@ func TestClientAgainstCaptures(t *testing.T) {
 		}, wantNotFound},
 	}
 	for _, tt := range tests {
-		if tt.call == nil {
-			continue
-		}
 		t.Run(tt.capture, func(t *testing.T) {
 			x := capture.LoadTestdata(t, tt.capture)
 			srv, rec := capture.ReplayServer(t, x)
@@ -105,12 +102,7 @@ func TestClientAgainstCaptures(t *testing.T) {
 			}
 			got, err := tt.call(context.Background(), c)
 			tt.check(t, got, err)
-			if rec.Method != x.Request.Method || rec.URI != x.Request.RequestURI {
-				t.Errorf("sent %s %s, recorded %s %s", rec.Method, rec.URI, x.Request.Method, x.Request.RequestURI)
-			}
-			if !bytes.Equal(rec.Body, x.RequestBody) {
-				t.Errorf("sent body\n%s\nrecorded\n%s", rec.Body, x.RequestBody)
-			}
+			rec.AssertSent(t, x)
 		})
 	}
 }

@@ -92,7 +92,7 @@ func TestClientAgainstCaptures(t *testing.T) {
 					t.Errorf("decoded %+v", gerr)
 				}
 			}},
-		{"garden-21-create-bad-json", nil, nil}, // request not reproducible by the client; see TestSimulatorAgainstCaptures
+		// garden-21 (a body that is not JSON) cannot come from the client: TestSimulatorAgainstCaptures replays it.
 		{"garden-25-set-grace-time-unknown", func(ctx context.Context, c *garden.Client) (any, error) {
 			return nil, c.SetGraceTime(ctx, "no-such-container", time.Second)
 		}, func(t *testing.T, got any, err error) {
@@ -102,9 +102,6 @@ func TestClientAgainstCaptures(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		if tt.call == nil {
-			continue
-		}
 		t.Run(tt.capture, func(t *testing.T) {
 			x := capture.LoadTestdata(t, tt.capture)
 			srv, rec := capture.ReplayServer(t, x)
@@ -114,15 +111,7 @@ func TestClientAgainstCaptures(t *testing.T) {
 			}
 			got, err := tt.call(context.Background(), c)
 			tt.check(t, got, err)
-			if rec.Method != x.Request.Method || rec.URI != x.Request.RequestURI {
-				t.Errorf("sent %s %s, recorded %s %s", rec.Method, rec.URI, x.Request.Method, x.Request.RequestURI)
-			}
-			if !bytes.Equal(rec.Body, x.RequestBody) {
-				t.Errorf("sent body\n%s\nrecorded\n%s", rec.Body, x.RequestBody)
-			}
-			if len(x.RequestBody) > 0 && rec.ContentType != x.Request.Header.Get("Content-Type") {
-				t.Errorf("sent Content-Type %q, recorded %q", rec.ContentType, x.Request.Header.Get("Content-Type"))
-			}
+			rec.AssertSent(t, x)
 		})
 	}
 }

@@ -133,3 +133,18 @@ func LoadTestdata(t testing.TB, name string) *Exchange {
 	}
 	return x
 }
+
+// AssertSent fails t unless the request r received is x's recorded request: method, path with
+// query, exact body, and the Content-Type of a body.
+func (r *Recorded) AssertSent(t testing.TB, x *Exchange) {
+	t.Helper()
+	if r.Method != x.Request.Method || r.URI != x.Request.RequestURI {
+		t.Errorf("sent %s %s, recorded %s %s", r.Method, r.URI, x.Request.Method, x.Request.RequestURI)
+	}
+	if !bytes.Equal(r.Body, x.RequestBody) {
+		t.Errorf("sent body\n%s\nrecorded\n%s", r.Body, x.RequestBody)
+	}
+	if len(x.RequestBody) > 0 && r.ContentType != x.Request.Header.Get("Content-Type") {
+		t.Errorf("sent Content-Type %q, recorded %q", r.ContentType, x.Request.Header.Get("Content-Type"))
+	}
+}
