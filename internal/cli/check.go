@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,9 +37,8 @@ func CheckFlags(cfg *CheckConfig) *flag.FlagSet {
 func runCheck(ctx context.Context, env Env, args []string) int {
 	var cfg CheckConfig
 	fs := CheckFlags(&cfg)
-	fs.SetOutput(env.Stderr)
-	if err := parse(fs, args, env.Getenv); err != nil {
-		if helpRequested(args) {
+	if err := parse(fs, args, env.Getenv, env.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
 		fmt.Fprintln(env.Stderr, "deepprobe check:", err)

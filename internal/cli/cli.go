@@ -82,14 +82,7 @@ func RunAndExit() {
 }
 
 func runServe(ctx context.Context, env Env, args []string) error {
-	if helpRequested(args) {
-		var cfg ServeConfig
-		fs := ServeFlags(&cfg)
-		fs.SetOutput(env.Stdout)
-		fs.Usage()
-		return nil
-	}
-	cfg, err := ParseServe(args, env.Getenv)
+	cfg, err := parseServe(args, env.Getenv, env.Stdout)
 	if err != nil {
 		return err
 	}
@@ -102,13 +95,4 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return m.Run(ctx, nil)
-}
-
-func helpRequested(args []string) bool {
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			return true
-		}
-	}
-	return false
 }

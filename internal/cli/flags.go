@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -15,9 +17,15 @@ func EnvName(flagName string) string {
 }
 
 // parse parses args, then fills every flag not given on the command line from its environment
-// variable. Errors name the flag or the variable.
-func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+// variable. Errors name the flag or the variable and are left to the caller to print; on -h it
+// writes the usage to help and returns flag.ErrHelp.
+func parse(fs *flag.FlagSet, args []string, getenv func(string) string, help io.Writer) error {
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(help)
+			fs.Usage()
+		}
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,13 +34,12 @@ func JanitorFlags(cfg *JanitorConfig) *flag.FlagSet {
 func runJanitor(ctx context.Context, env Env, args []string) int {
 	var cfg JanitorConfig
 	fs := JanitorFlags(&cfg)
-	fs.SetOutput(env.Stderr)
 	fail := func(err error) int {
 		fmt.Fprintln(env.Stderr, "deepprobe janitor:", err)
 		return ExitFailure
 	}
-	if err := parse(fs, args, env.Getenv); err != nil {
-		if helpRequested(args) {
+	if err := parse(fs, args, env.Getenv, env.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
 		return fail(err)

@@ -148,10 +148,14 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 
 // ParseServe parses the arguments and environment of `deepprobe serve` and validates them.
 func ParseServe(args []string, getenv func(string) string) (ServeConfig, error) {
+	return parseServe(args, getenv, io.Discard)
+}
+
+// parseServe is ParseServe writing the usage to help on -h.
+func parseServe(args []string, getenv func(string) string, help io.Writer) (ServeConfig, error) {
 	var cfg ServeConfig
 	fs := ServeFlags(&cfg)
-	fs.SetOutput(io.Discard)
-	if err := parse(fs, args, getenv); err != nil {
+	if err := parse(fs, args, getenv, help); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()
