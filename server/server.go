@@ -234,21 +234,20 @@ func (s *Server) healthz(c echo.Context) error {
 	o, err := s.cfg.Deep.Check(ctx)
 	var h Health
 	switch {
-	case errors.Is(err, probes.ErrTimeout):
-		h = Health{Status: "fail", Check: "deep", Error: probes.ErrTimeout.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}}
-		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
+	case err != nil: // no outcome: the caller's wait ran out, or deepprobe is shutting down
+		h = Health{Status: "fail", Check: "deep", Error: err.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}}
 		var te *probes.TimeoutError
 		if errors.As(err, &te) {
 			h.InFlight = &InFlight{Stage: te.Stage, ElapsedMS: ms(te.Elapsed)}
 		}
-	case err != nil:
-		h = Health{Status: "fail", Check: "deep", Error: err.Error(), Stages: []Stage{}}
-		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
-	default:
-		if !q.verbose {
-			return s.respondJSON(c, httpStatus(o.State()), s.encodeDeep(o))
+		if errors.Is(err, probes.ErrTimeout) {
+			h.Error = probes.ErrTimeout.Error() // the stage is in in_flight
 		}
+		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
+	case q.verbose:
 		h = deepHealth(o)
+	default:
+		return s.respondJSON(c, httpStatus(o.State()), s.encodeDeep(o))
 	}
 	return s.respond(c, q, strings.TrimPrefix(c.Path(), "/"), h)
 }
