@@ -319,12 +319,12 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	serveErr := make(chan error, 1)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		if err := m.server.Serve(); err != nil {
-			errs <- fmt.Errorf("serving: %w", err)
+			serveErr <- fmt.Errorf("serving: %w", err)
 			stop()
 		}
 	}()
@@ -361,9 +361,10 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 	}
 	sw.Wait()
 	wg.Wait()
-	close(errs)
-	for err := range errs {
+	select {
+	case err := <-serveErr:
 		return err
+	default:
 	}
 	m.logger.Info("deepprobe stopped")
 	return shutdownErr
