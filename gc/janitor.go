@@ -388,6 +388,7 @@ func (j *Janitor) consider(ctx context.Context, k kind, r resource, key string, 
 
 func (j *Janitor) log(ctx context.Context, r Report, took time.Duration) {
 	counts := map[Action]int{}
+	var foreign []string // marked by the filter but not ours: one line a sweep, not one each
 	for _, it := range r.Items {
 		counts[it.Action]++
 		switch {
@@ -396,8 +397,12 @@ func (j *Janitor) log(ctx context.Context, r Report, took time.Duration) {
 		case it.Action == ActionFailed:
 			j.cfg.Logger.Warn("janitor: reap failed", "kind", it.Kind, "handle", it.Handle, "error", it.Err)
 		case it.Reason == SkipForeignHandle || it.Reason == SkipNotMarked:
-			j.cfg.Logger.Warn("janitor: left alone a resource that is not a health-check leftover", "kind", it.Kind, "handle", it.Handle, "reason", it.Reason)
+			foreign = append(foreign, it.Kind+" "+it.Handle+" ("+it.Reason+")")
 		}
+	}
+	if len(foreign) > 0 {
+		j.cfg.Logger.Warn("janitor: the marker filter listed resources that are not health-check leftovers; left alone",
+			"count", len(foreign), "first", foreign[:min(len(foreign), 5)])
 	}
 	for _, err := range r.Errors {
 		j.cfg.Logger.Warn("janitor: sweep incomplete", "error", err)
