@@ -91,13 +91,15 @@ func call(ctx context.Context, hc *http.Client, base *url.URL, method, path stri
 		}
 		rd = bytes.NewReader(b)
 	}
+	// path is already escaped (routes.BuildPath): it is the RawPath, and Path its unescaped form,
+	// so that a handle with a space or a slash reaches the server escaped exactly once.
 	u := *base
-	u.Path = base.Path + path
-	if base.Path != "" {
-		u.RawPath = base.EscapedPath() + path
-	} else {
-		u.RawPath = path
+	u.RawPath = base.EscapedPath() + path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return Response{}, fmt.Errorf("request path %q: %w", u.RawPath, err)
 	}
+	u.Path = p
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
