@@ -54,10 +54,11 @@ func runJanitor(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	g, b, err := cfg.clients()
+	g, b, tr, err := cfg.clients()
 	if err != nil {
 		return fail(err)
 	}
+	defer tr.CloseIdleConnections()
 	j, err := gc.New(gc.Config{Garden: g, Baggageclaim: b, Interval: cfg.Interval, OrphanAge: cfg.OrphanAge, DryRun: cfg.DryRun, Logger: logger})
 	if err != nil {
 		return fail(err)

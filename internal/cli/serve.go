@@ -86,22 +86,24 @@ func (u *UpstreamConfig) logger(w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// clients builds the two wire clients, naming the flag of a bad URL.
-func (u *UpstreamConfig) clients() (*garden.Client, *baggageclaim.Client, error) {
-	hc := &http.Client{Transport: &http.Transport{
-		Proxy:               nil,
+// clients builds the two wire clients on one connection pool, naming the flag of a bad URL.
+// The caller closes the pool's idle connections when it is done with the clients.
+func (u *UpstreamConfig) clients() (*garden.Client, *baggageclaim.Client, *http.Transport, error) {
+	tr := &http.Transport{
+		Proxy:               nil, // Garden and Baggageclaim are local: never via HTTP_PROXY
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
-	}}
+	}
+	hc := &http.Client{Transport: tr}
 	g, err := garden.NewClient(u.GardenURL, hc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--garden-url: %w", err)
+		return nil, nil, nil, fmt.Errorf("--garden-url: %w", err)
 	}
 	b, err := baggageclaim.NewClient(u.BaggageclaimURL, hc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--baggageclaim-url: %w", err)
+		return nil, nil, nil, fmt.Errorf("--baggageclaim-url: %w", err)
 	}
-	return g, b, nil
+	return g, b, tr, nil
 }
 
 // ServeConfig is the configuration of `deepprobe serve`.
@@ -210,11 +212,12 @@ type Main struct {
 	prober   *probes.Prober
 	server   *server.Server
 	janitor  *gc.Janitor
+	upstream *http.Transport // the clients' connection pool, closed when Run returns
 }
 
 // NewMain builds everything `deepprobe serve` runs; nothing listens or runs yet.
 func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
-	g, b, err := cfg.clients()
+	g, b, tr, err := cfg.clients()
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +228,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	m := &Main{cfg: cfg, logger: logger}
+	m := &Main{cfg: cfg, logger: logger, upstream: tr}
 	m.workload, err = probes.NewWorkload(probes.WorkloadConfig{
 		Garden: g, Baggageclaim: b, RootFSImportPath: cfg.RootFSImportPath,
 		Timeout: cfg.ProbeTimeout, CleanupTimeout: cfg.CleanupTimeout, GraceTime: cfg.GraceTime, Instance: cfg.Instance,
@@ -316,6 +319,7 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 		ready(m.server.Addr().String())
 	}
 
+	defer m.upstream.CloseIdleConnections()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
