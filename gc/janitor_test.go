@@ -17,9 +17,9 @@ import (
 	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/workersim/faults"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -98,7 +98,7 @@ func newJanitor(t *testing.T, g gc.Containers, b gc.Volumes, c *workertest.Clock
 // 100 sweeps reap every orphan and nothing else. Against real servers it runs dry, with a
 // smaller population, and checks only what it planted.
 func TestJanitorSafety(t *testing.T) {
-	w := workertest.Start(t, gardentest.Config{})
+	w := workertest.Start(t, gardensim.Config{})
 	hc := workertest.HTTPClient(t)
 	g, _ := garden.NewClient(w.GardenURL, hc)
 	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, hc)
@@ -220,7 +220,7 @@ func TestJanitorSafety(t *testing.T) {
 }
 
 func TestJanitorFaults(t *testing.T) {
-	w := workertest.Start(t, gardentest.Config{})
+	w := workertest.Start(t, gardensim.Config{})
 	w.NeedSimulators(t)
 	g, _ := garden.NewClient(w.GardenURL, workertest.HTTPClient(t))
 	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, workertest.HTTPClient(t))
@@ -274,7 +274,7 @@ func (f ignoringFilter) List(ctx context.Context, _ map[string]string) ([]baggag
 }
 
 func TestJanitorRunStopsWithContext(t *testing.T) {
-	w := workertest.Start(t, gardentest.Config{})
+	w := workertest.Start(t, gardensim.Config{})
 	g, _ := garden.NewClient(w.GardenURL, workertest.HTTPClient(t))
 	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, workertest.HTTPClient(t))
 	j, err := gc.New(gc.Config{Garden: g, Baggageclaim: b, OrphanAge: time.Minute, Interval: time.Millisecond, DryRun: true})

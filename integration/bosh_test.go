@@ -13,8 +13,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/deepprobe/deepprobe/internal/cli"
-	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/workersim/faults"
 )
 
 const boshJob = "../deploy/bosh/jobs/deepprobe"

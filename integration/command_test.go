@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/workersim/faults"
 )
 
 // runCommand runs the deepprobe binary to completion and returns its combined output and exit

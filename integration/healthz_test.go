@@ -13,8 +13,8 @@ import (
 
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/workersim/faults"
 )
 
 func stageLine(a answer) string {

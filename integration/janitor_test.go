@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/workersim/faults"
 )
 
 // waitUntil polls cond until it holds or timeout passes: the servers reap on their own clocks.

@@ -7,12 +7,12 @@ import (
 
 	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 // BenchmarkWorkload runs whole workloads against the simulators (or the real servers).
 func BenchmarkWorkload(b *testing.B) {
-	w := workertest.Start(b, gardentest.Config{})
+	w := workertest.Start(b, gardensim.Config{})
 	wl, _, _ := newWorkloadB(b, w)
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -9,9 +9,9 @@ import (
 	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/workersim/faults"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 func newWorkload(t *testing.T, w *workertest.Worker, cfg probes.WorkloadConfig) (*probes.Workload, *garden.Client, *baggageclaim.Client) {
@@ -64,7 +64,7 @@ func stageStatuses(r probes.Result) string {
 
 // TestWorkloadPasses runs against the simulators or the real servers.
 func TestWorkloadPasses(t *testing.T) {
-	w := workertest.Start(t, gardentest.Config{})
+	w := workertest.Start(t, gardensim.Config{})
 	wl, g, b := newWorkload(t, w, probes.WorkloadConfig{Instance: "test"})
 	res := wl.Run(context.Background())
 	want := "volume.create=pass container.create=pass container.destroy=pass volume.destroy=pass"
@@ -82,7 +82,7 @@ func TestWorkloadPasses(t *testing.T) {
 
 // TestWorkloadMarksAndArmsGraceTime inspects what the simulator received.
 func TestWorkloadMarksAndArmsGraceTime(t *testing.T) {
-	w := workertest.Start(t, gardentest.Config{})
+	w := workertest.Start(t, gardensim.Config{})
 	w.NeedSimulators(t)
 	// Keep the container: make its destroy fail once.
 	_ = w.Garden.Faults.Set(garden.RouteDestroy, faults.Fault{Status: 500, Times: 1})
@@ -180,7 +180,7 @@ func TestWorkloadFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := workertest.Start(t, gardentest.Config{})
+			w := workertest.Start(t, gardensim.Config{})
 			w.NeedSimulators(t)
 			for route, f := range tt.garden {
 				if err := w.Garden.Faults.Set(route, f); err != nil {
@@ -224,7 +224,7 @@ func TestWorkloadFailures(t *testing.T) {
 
 // TestWorkloadRunningNamesTheStage: while Garden hangs, the run reports container.create.
 func TestWorkloadRunningNamesTheStage(t *testing.T) {
-	w := workertest.Start(t, gardentest.Config{})
+	w := workertest.Start(t, gardensim.Config{})
 	w.NeedSimulators(t)
 	_ = w.Garden.Faults.Set(garden.RouteCreate, faults.Fault{Hang: true})
 	wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{Timeout: time.Second})

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 func main() {
@@ -56,13 +56,13 @@ func run(args []string) error {
 	}
 	logger := slog.New(handler)
 
-	g, err := gardentest.NewServer(gardentest.Config{Addr: *gardenListen, HonourSpecGraceTime: *honour,
+	g, err := gardensim.NewServer(gardensim.Config{Addr: *gardenListen, HonourSpecGraceTime: *honour,
 		RequireRootFSEtc: *requireEtc, MaxContainers: *maxContainers, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("--garden-listen: %w", err)
 	}
 	defer g.Close()
-	b, err := baggageclaimtest.NewServer(baggageclaimtest.Config{Addr: *bcListen, StateDir: *stateDir, Logger: logger})
+	b, err := baggageclaimsim.NewServer(baggageclaimsim.Config{Addr: *bcListen, StateDir: *stateDir, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("--baggageclaim-listen: %w", err)
 	}

@@ -14,8 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -87,12 +87,12 @@ func TestWriteHeartbeat(t *testing.T) {
 
 // TestMainServesAndStops runs the real Main on :0 against the simulators, as the binary does.
 func TestMainServesAndStops(t *testing.T) {
-	g, err := gardentest.NewServer(gardentest.Config{})
+	g, err := gardensim.NewServer(gardensim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	b, err := baggageclaimtest.NewServer(baggageclaimtest.Config{})
+	b, err := baggageclaimsim.NewServer(baggageclaimsim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
 	"github.com/deepprobe/deepprobe/probes/garden"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 // Environment variables naming real servers and a skeleton rootfs.
@@ -28,8 +28,8 @@ type Worker struct {
 	// means use empty volumes.
 	RootFSImportPath string
 	// Garden and Baggageclaim are the simulators, nil against real servers.
-	Garden       *gardentest.Server
-	Baggageclaim *baggageclaimtest.Server
+	Garden       *gardensim.Server
+	Baggageclaim *baggageclaimsim.Server
 }
 
 // Real reports whether the tests run against real servers.
@@ -38,7 +38,7 @@ func Real() bool {
 }
 
 // Start returns the worker for t: the real servers, or simulators closed at the end of t.
-func Start(t testing.TB, cfg gardentest.Config) *Worker {
+func Start(t testing.TB, cfg gardensim.Config) *Worker {
 	t.Helper()
 	if Real() {
 		return &Worker{
@@ -47,12 +47,12 @@ func Start(t testing.TB, cfg gardentest.Config) *Worker {
 			RootFSImportPath: os.Getenv(EnvRootFSImportPath),
 		}
 	}
-	g, err := gardentest.NewServer(cfg)
+	g, err := gardensim.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
-	b, err := baggageclaimtest.NewServer(baggageclaimtest.Config{StateDir: t.TempDir()})
+	b, err := baggageclaimsim.NewServer(baggageclaimsim.Config{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

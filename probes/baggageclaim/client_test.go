@@ -13,15 +13,15 @@ import (
 
 	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
-	"github.com/deepprobe/deepprobe/probes/faults"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
+	"github.com/deepprobe/deepprobe/workersim/faults"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 // TestClientContract runs the client against the simulator, or the real Baggageclaim named by
 // DEEPPROBE_BAGGAGECLAIM_URL. It only counts and destroys what it created.
 func TestClientContract(t *testing.T) {
-	w := workertest.Start(t, gardentest.Config{})
+	w := workertest.Start(t, gardensim.Config{})
 	c, err := baggageclaim.NewClient(w.BaggageclaimURL, workertest.HTTPClient(t))
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestClientContract(t *testing.T) {
 }
 
 func TestClientRefusesBadInput(t *testing.T) {
-	sim, err := baggageclaimtest.NewServer(baggageclaimtest.Config{})
+	sim, err := baggageclaimsim.NewServer(baggageclaimsim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestClientRefusesBadInput(t *testing.T) {
 
 func TestSimulator(t *testing.T) {
 	state := t.TempDir()
-	sim, err := baggageclaimtest.NewServer(baggageclaimtest.Config{StateDir: state})
+	sim, err := baggageclaimsim.NewServer(baggageclaimsim.Config{StateDir: state})
 	if err != nil {
 		t.Fatal(err)
 	}

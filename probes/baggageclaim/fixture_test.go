@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deepprobe/deepprobe/internal/capture"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/probes/baggageclaim/baggageclaimtest"
-	"github.com/deepprobe/deepprobe/probes/internal/capture"
+	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
 )
 
 // recordedState is the servers' state directory in the captures.
@@ -152,7 +152,7 @@ func TestSimulatorAgainstCaptures(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(state, "skeleton", "etc", "hostname"), []byte("x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := baggageclaimtest.NewServer(baggageclaimtest.Config{StateDir: state})
+	sim, err := baggageclaimsim.NewServer(baggageclaimsim.Config{StateDir: state})
 	if err != nil {
 		t.Fatal(err)
 	}

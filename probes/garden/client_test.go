@@ -13,9 +13,9 @@ import (
 
 	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/probes/faults"
 	"github.com/deepprobe/deepprobe/probes/garden"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
+	"github.com/deepprobe/deepprobe/workersim/faults"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 // rootfsVolume makes a volume to use as a rootfs (importing the skeleton when one is given)
@@ -41,7 +41,7 @@ func rootfsVolume(t *testing.T, w *workertest.Worker, b *baggageclaim.Client, ha
 // TestClientContract runs the whole client against the simulator, or against the real Garden
 // named by DEEPPROBE_GARDEN_URL. It only counts and destroys what it created itself.
 func TestClientContract(t *testing.T) {
-	w := workertest.Start(t, gardentest.Config{})
+	w := workertest.Start(t, gardensim.Config{})
 	g, b := w.Clients(t)
 	ctx := context.Background()
 	run := uuid.NewString()
@@ -121,7 +121,7 @@ func TestClientContract(t *testing.T) {
 
 // TestClientRefusesBadInput checks that bad arguments name the field and send nothing.
 func TestClientRefusesBadInput(t *testing.T) {
-	sim, err := gardentest.NewServer(gardentest.Config{})
+	sim, err := gardensim.NewServer(gardensim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestClientRefusesBadInput(t *testing.T) {
 
 // TestSimulatorFaults checks every fault knob through the client.
 func TestSimulatorFaults(t *testing.T) {
-	sim, err := gardentest.NewServer(gardentest.Config{})
+	sim, err := gardensim.NewServer(gardensim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestSimulatorFaults(t *testing.T) {
 func TestSimulatorGraceTime(t *testing.T) {
 	for _, honour := range []bool{false, true} {
 		t.Run(map[bool]string{false: "stock", true: "honours spec"}[honour], func(t *testing.T) {
-			sim, err := gardentest.NewServer(gardentest.Config{HonourSpecGraceTime: honour})
+			sim, err := gardensim.NewServer(gardensim.Config{HonourSpecGraceTime: honour})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +308,7 @@ func waitGone(t *testing.T, c *garden.Client, handle string) {
 }
 
 func TestSimulatorLimitsAndDuplicates(t *testing.T) {
-	sim, err := gardentest.NewServer(gardentest.Config{MaxContainers: 1, RejectDuplicateHandles: true})
+	sim, err := gardensim.NewServer(gardensim.Config{MaxContainers: 1, RejectDuplicateHandles: true})
 	if err != nil {
 		t.Fatal(err)
 	}

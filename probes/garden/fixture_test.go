@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deepprobe/deepprobe/internal/capture"
 	"github.com/deepprobe/deepprobe/probes/garden"
-	"github.com/deepprobe/deepprobe/probes/garden/gardentest"
-	"github.com/deepprobe/deepprobe/probes/internal/capture"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 // TestClientAgainstCaptures checks that the client sends the recorded request byte for byte
@@ -174,10 +174,10 @@ func wantNoError(t *testing.T, _ any, err error) {
 func TestSimulatorAgainstCaptures(t *testing.T) {
 	scenarios := []struct {
 		name  string
-		cfg   gardentest.Config
+		cfg   gardensim.Config
 		steps []string
 	}{
-		{"houdini session", gardentest.Config{}, []string{
+		{"houdini session", gardensim.Config{}, []string{
 			"garden-01-ping", "garden-02-capacity", "garden-03-list-empty", "garden-05-create", "garden-06-create-no-rootfs",
 			"garden-08-list-filtered", "garden-09-list-filter-two-props", "garden-10-list-filter-nomatch",
 			"garden-10b-list-filter-repeated-key-first-true", "garden-10c-list-filter-repeated-key-first-false",
@@ -187,14 +187,14 @@ func TestSimulatorAgainstCaptures(t *testing.T) {
 			"garden-22-create-unsupported-rootfs", "garden-23-unknown-route", "garden-25-set-grace-time-unknown",
 			"garden-24-destroy-plain",
 		}},
-		{"rootfs without etc", gardentest.Config{RequireRootFSEtc: true}, []string{
+		{"rootfs without etc", gardensim.Config{RequireRootFSEtc: true}, []string{
 			"garden-04-create-rootfs-without-etc", "client-08-garden-create-on-empty-volume",
 		}},
-		{"container on a volume", gardentest.Config{}, []string{"combo-05-garden-create-on-volume"}},
-		{"stock grace time", gardentest.Config{}, []string{
+		{"container on a volume", gardensim.Config{}, []string{"combo-05-garden-create-on-volume"}},
+		{"stock grace time", gardensim.Config{}, []string{
 			"grace-01-stock-create-2s", "grace-02-stock-list-after-5s", "grace-03-stock-put-grace-time",
 		}},
-		{"client library session", gardentest.Config{}, []string{
+		{"client library session", gardensim.Config{}, []string{
 			"client-01-garden-ping", "client-02-garden-capacity", "client-10-garden-create-on-volume",
 			"client-11-garden-list-filtered", "client-12-garden-info", "client-13-garden-properties",
 			"client-14-garden-create-duplicate", "client-15-garden-destroy", "client-16-garden-destroy-unknown",
@@ -203,7 +203,7 @@ func TestSimulatorAgainstCaptures(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			sim, err := gardentest.NewServer(sc.cfg)
+			sim, err := gardensim.NewServer(sc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

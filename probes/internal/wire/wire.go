@@ -12,7 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/deepprobe/deepprobe/probes/internal/routes"
+	"github.com/deepprobe/deepprobe/internal/routes"
 )
 
 // MaxBody is the most of an answer's body that is read; a longer body is an error.

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/deepprobe/deepprobe/probes/internal/routes"
+	"github.com/deepprobe/deepprobe/internal/routes"
 )
 
 // TestDoEscapesOnce: handles and base paths reach the server escaped exactly once.
