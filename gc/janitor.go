@@ -209,7 +209,7 @@ type kind struct {
 	list     func(ctx context.Context) ([]resource, error)
 	props    func(ctx context.Context, handle string) (map[string]string, error)
 	destroy  func(ctx context.Context, handle string) error
-	notFound error
+	notFound error // the answers after which there is nothing to destroy (ErrGone)
 }
 
 func (j *Janitor) kinds() []kind {
@@ -227,7 +227,7 @@ func (j *Janitor) kinds() []kind {
 			},
 			props:    g.Properties,
 			destroy:  g.Destroy,
-			notFound: garden.ErrNotFound,
+			notFound: garden.ErrGone,
 		},
 		{
 			name: KindVolume,
@@ -244,7 +244,7 @@ func (j *Janitor) kinds() []kind {
 				return rs, err
 			},
 			destroy:  b.Destroy,
-			notFound: baggageclaim.ErrNotFound,
+			notFound: baggageclaim.ErrGone,
 		},
 	}
 }
@@ -301,15 +301,17 @@ func (j *Janitor) sweepKind(ctx context.Context, k kind, seen map[string]bool) (
 			items[i].Action, items[i].Reason = ActionSkipped, SkipInFlight
 			continue
 		}
+		// Take a slot before starting the work, so that a list of any length holds at most
+		// Concurrency goroutines.
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			items[i].Action, items[i].Err = ActionFailed, ctx.Err()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				items[i].Action, items[i].Err = ActionFailed, ctx.Err()
-				return
-			}
 			defer func() { <-sem }()
 			items[i] = j.consider(ctx, k, r, key, &mu)
 		}()

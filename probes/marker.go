@@ -6,11 +6,12 @@ import "strings"
 const HandlePrefix = "health-check-"
 
 // Properties that mark a volume or container as deepprobe's. The janitor reaps nothing that
-// lacks MarkerProperty=MarkerValue.
+// lacks MarkerProperty=MarkerValue. Their names hold only letters, digits, '_' and '.', the
+// only ones every runtime can filter on (Concourse's containerd runtime rejects a '-').
 const (
-	MarkerProperty    = "deepprobe.health-check"
+	MarkerProperty    = "deepprobe.health_check"
 	MarkerValue       = "true"
-	CreatedAtProperty = "deepprobe.created-at"
+	CreatedAtProperty = "deepprobe.created_at"
 	InstanceProperty  = "deepprobe.instance"
 )
 

@@ -10,20 +10,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// ErrTimeout is returned by Prober.Check when the caller's context ends before a result is
-// ready; the workload goes on and its result is cached for the next caller. The error returned
-// is a *TimeoutError when the Prober knows which stage was running.
+// ErrTimeout is matched by the error Prober.Check returns when the caller's context ends
+// before a result it may be given is ready; the workload goes on and its result is cached for
+// the next caller. The error is a *TimeoutError.
 var ErrTimeout = errors.New("timed out waiting for probe")
 
-// TimeoutError is ErrTimeout with the stage the workload was in when the caller gave up.
+// TimeoutError is why a caller whose deadline came got no result: none yet, none fresh enough,
+// or the workload in flight has run past its own limit (that is then the failure).
 type TimeoutError struct {
-	Stage   string
-	Elapsed time.Duration // time spent in Stage so far
+	// InFlight is the workload under way, when there is one.
+	InFlight *Progress
+	// PastLimit is true when that workload's stage has run past its own limit.
+	PastLimit bool
+	// Why says what the caller lacked ("no result yet", "no result younger than 42s").
+	Why string
 }
 
 // Error implements error.
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("%v (%s running for %s)", ErrTimeout, e.Stage, e.Elapsed.Round(time.Millisecond))
+	switch {
+	case e.PastLimit:
+		return fmt.Sprintf("%s has run past its limit of %s (running for %s)", e.InFlight.Stage, e.InFlight.Limit, e.InFlight.Elapsed.Round(time.Millisecond))
+	case e.InFlight != nil:
+		return fmt.Sprintf("%s: %s running for %s", e.Why, e.InFlight.Stage, e.InFlight.Elapsed.Round(time.Millisecond))
+	default:
+		return e.Why
+	}
 }
 
 // Is makes errors.Is(err, ErrTimeout) hold.
@@ -32,34 +44,37 @@ func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
 // ErrClosed is returned by Prober.Check once the Prober is shutting down and has no result.
 var ErrClosed = errors.New("prober is shutting down")
 
-// Defaults of ProberConfig.
+// Saturation says what a worker at its container limit is: full, not broken ("warn", 200,
+// the default), or a failure like any other ("fail").
+type Saturation string
+
+// Saturation verdicts.
 const (
-	DefaultMinInterval      = 5 * time.Second
-	DefaultFailureThreshold = 1
+	SaturationWarn Saturation = "warn"
+	SaturationFail Saturation = "fail"
 )
+
+// DefaultFailureThreshold is the default of ProberConfig.FailureThreshold.
+const DefaultFailureThreshold = 1
 
 // ProberConfig configures a Prober. Zero values mean the defaults.
 type ProberConfig struct {
 	// Run runs one workload; required. It is never called twice at once.
 	Run func(ctx context.Context) Result
-	// Running, when set, names the stage of the workload under way, for callers that time out.
-	Running func() (stage string, elapsed time.Duration, ok bool)
-	// MinInterval is how long a completed result is served before a new workload may start
-	// (default 5s).
-	MinInterval time.Duration
-	// Interval, when set, runs the workload in the background every Interval (see Prober.Run);
-	// callers then never start one, they read the latest result.
-	Interval time.Duration
-	// MaxAge is how old the latest background result may be before it is served as stale, a
-	// failure (default 3 * Interval + LongestRun).
-	MaxAge time.Duration
-	// LongestRun is the most one Run can take (Workload.MaxDuration; default that of a
-	// workload with default timeouts).
-	LongestRun time.Duration
+	// Running, when set, says what the workload under way is doing, for callers whose
+	// deadline comes first.
+	Running func() (Progress, bool)
+	// Timing holds MinInterval, Interval, MaxAge, Freshness and MaxTimeInError (see Timing).
+	Timing Timing
 	// FailureThreshold is how many consecutive failed workloads make the worker unhealthy
 	// (default 1).
 	FailureThreshold int
-	// Registerer receives the workload metrics; nil registers nothing.
+	// OnSaturation is the verdict of a worker at its container limit (default warn).
+	OnSaturation Saturation
+	// Listeners are called with every finished workload's outcome, in order, from the
+	// workload's goroutine (logs, metrics, the heartbeat file subscribe here).
+	Listeners []func(Outcome)
+	// Registerer receives the prober's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Now replaces the clock in tests.
 	Now func() time.Time
@@ -75,14 +90,23 @@ type Outcome struct {
 	Cached bool
 	// Stale is true when, in background mode, the result is older than MaxAge.
 	Stale bool
-	// ConsecutiveFailures counts failed workloads in a row up to and including this one.
+	// InFlight is the workload under way when this caller's deadline came and it was given
+	// this (fresh enough) earlier result instead.
+	InFlight *Progress
+	// ConsecutiveFailures counts failed workloads in a row up to and including this one;
+	// FailingSince is when the first of them ended (zero when the last one passed).
 	ConsecutiveFailures int
-	// Healthy is the verdict: fresh, and fewer consecutive failures than the threshold.
+	FailingSince        time.Time
+	// Saturated is true when the worker refused the container for being at its limit, and
+	// that is read as a warning (OnSaturation warn).
+	Saturated bool
+	// Healthy is the verdict: fresh, and not failing past the threshold (and the time in
+	// error, when set).
 	Healthy bool
 }
 
-// State is "pass" when the last workload passed, "warn" when it failed but the failure
-// threshold is not reached, "fail" otherwise (including stale).
+// State is "pass" when the last workload passed, "warn" when it failed but the worker is not
+// judged unhealthy (below the thresholds, or only saturated), "fail" otherwise (stale included).
 func (o Outcome) State() string {
 	switch {
 	case !o.Healthy:
@@ -112,6 +136,7 @@ type Prober struct {
 	cancelInflight      context.CancelFunc // cancels the workload in flight (Shutdown only)
 	last                *Outcome
 	consecutiveFailures int
+	failingSince        time.Time
 }
 
 // NewProber returns a Prober, or an error naming what is wrong with cfg.
@@ -119,30 +144,23 @@ func NewProber(cfg ProberConfig) (*Prober, error) {
 	if cfg.Run == nil {
 		return nil, errors.New("probes: ProberConfig.Run is required")
 	}
+	t, err := cfg.Timing.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timing = t
+	switch cfg.OnSaturation {
+	case "":
+		cfg.OnSaturation = SaturationWarn
+	case SaturationWarn, SaturationFail:
+	default:
+		return nil, settingErr(SettingOnSaturation, "must be %q or %q, got %q", SaturationWarn, SaturationFail, cfg.OnSaturation)
+	}
 	switch {
-	case cfg.MinInterval < 0:
-		return nil, fmt.Errorf("min interval must not be negative, got %s", cfg.MinInterval)
-	case cfg.Interval < 0:
-		return nil, fmt.Errorf("interval must not be negative, got %s", cfg.Interval)
-	case cfg.MaxAge < 0 || cfg.LongestRun < 0:
-		return nil, fmt.Errorf("max age and longest run must not be negative, got %s and %s", cfg.MaxAge, cfg.LongestRun)
 	case cfg.FailureThreshold < 0:
-		return nil, fmt.Errorf("failure threshold must be at least 1, got %d", cfg.FailureThreshold)
-	case cfg.MaxAge != 0 && cfg.Interval != 0 && cfg.MaxAge <= cfg.Interval:
-		return nil, fmt.Errorf("max age (%s) must exceed the interval (%s), or every result would be stale before the next", cfg.MaxAge, cfg.Interval)
-	}
-	if cfg.MinInterval == 0 {
-		cfg.MinInterval = DefaultMinInterval
-	}
-	if cfg.FailureThreshold == 0 {
+		return nil, settingErr(SettingFailureThreshold, "must be at least 1, got %d", cfg.FailureThreshold)
+	case cfg.FailureThreshold == 0:
 		cfg.FailureThreshold = DefaultFailureThreshold
-	}
-	if cfg.LongestRun == 0 {
-		cfg.LongestRun = DefaultTimeout + 2*DefaultCleanupTimeout
-	}
-	if cfg.MaxAge == 0 && cfg.Interval > 0 {
-		// Three missed ticks, plus a run in progress.
-		cfg.MaxAge = 3*cfg.Interval + cfg.LongestRun
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -154,9 +172,13 @@ func NewProber(cfg ProberConfig) (*Prober, error) {
 	return &Prober{cfg: cfg, metrics: m}, nil
 }
 
+// Timing returns the resolved timing the Prober runs with.
+func (p *Prober) Timing() Timing { return p.cfg.Timing }
+
 // Check returns the outcome of the current workload, starting one unless a fresh result is
-// cached (or, in background mode, unless any result exists). It returns ErrTimeout when ctx
-// ends first.
+// cached (or, in background mode, unless any result exists). When ctx ends first, the caller
+// gets the latest completed result if it is younger than Timing.Freshness (with InFlight
+// set), and otherwise a *TimeoutError: a caller's deadline is never itself a verdict.
 func (p *Prober) Check(ctx context.Context) (Outcome, error) {
 	p.mu.Lock()
 	if o, ok := p.servableLocked(); ok {
@@ -180,13 +202,37 @@ func (p *Prober) Check(ctx context.Context) (Outcome, error) {
 	case <-f.done:
 		return f.outcome, nil
 	case <-ctx.Done():
-		if p.cfg.Running != nil {
-			if stage, elapsed, ok := p.cfg.Running(); ok {
-				return Outcome{}, &TimeoutError{Stage: stage, Elapsed: elapsed}
+		return p.atDeadline()
+	}
+}
+
+// atDeadline is what a caller whose deadline came while the workload runs gets.
+func (p *Prober) atDeadline() (Outcome, error) {
+	te := &TimeoutError{Why: "no result yet"}
+	if p.cfg.Running != nil {
+		if prog, ok := p.cfg.Running(); ok {
+			te.InFlight = &prog
+			if prog.Limit > 0 && prog.Elapsed > prog.Limit {
+				te.PastLimit = true
+				p.metrics.deadline.WithLabelValues("past_limit").Inc()
+				return Outcome{}, te
 			}
 		}
-		return Outcome{}, ErrTimeout
 	}
+	p.mu.Lock()
+	last := p.last
+	p.mu.Unlock()
+	if last != nil {
+		o := *last
+		o.Cached, o.Age, o.InFlight = true, p.cfg.Now().Sub(o.CompletedAt), te.InFlight
+		if o.Age <= p.cfg.Timing.Freshness {
+			p.metrics.deadline.WithLabelValues("fresh_result").Inc()
+			return o, nil
+		}
+		te.Why = fmt.Sprintf("no result younger than %s (the latest is %s old)", p.cfg.Timing.Freshness, o.Age.Round(time.Second))
+	}
+	p.metrics.deadline.WithLabelValues("no_result").Inc()
+	return Outcome{}, te
 }
 
 // servableLocked returns the cached outcome if the caller should get it without waiting.
@@ -197,13 +243,13 @@ func (p *Prober) servableLocked() (Outcome, bool) {
 	o := *p.last
 	o.Cached = true
 	o.Age = p.cfg.Now().Sub(o.CompletedAt)
-	if p.cfg.Interval > 0 {
-		if o.Age > p.cfg.MaxAge {
+	if p.cfg.Timing.Interval > 0 {
+		if o.Age > p.cfg.Timing.MaxAge {
 			o.Stale, o.Healthy = true, false
 		}
 		return o, true
 	}
-	if o.Age < p.cfg.MinInterval || p.closing {
+	if o.Age < p.cfg.Timing.MinInterval || p.closing {
 		return o, true
 	}
 	return Outcome{}, false
@@ -229,28 +275,39 @@ func (p *Prober) startLocked(ctx context.Context) *flight {
 
 func (p *Prober) finish(f *flight, res Result) {
 	now := p.cfg.Now()
-	p.metrics.observe(res, now)
+	saturated := res.Saturated() && p.cfg.OnSaturation == SaturationWarn
 
 	p.mu.Lock()
-	if res.Passed() {
-		p.consecutiveFailures = 0
-	} else {
+	switch {
+	case res.Passed():
+		p.consecutiveFailures, p.failingSince = 0, time.Time{}
+	case saturated: // full, not broken: the streak neither grows nor ends
+	default:
+		if p.consecutiveFailures == 0 {
+			p.failingSince = now
+		}
 		p.consecutiveFailures++
 	}
+	failing := p.consecutiveFailures >= p.cfg.FailureThreshold &&
+		(p.cfg.Timing.MaxTimeInError == 0 || now.Sub(p.failingSince) >= p.cfg.Timing.MaxTimeInError)
 	o := Outcome{
 		Result:              res,
 		CompletedAt:         now,
 		ConsecutiveFailures: p.consecutiveFailures,
-		Healthy:             p.consecutiveFailures < p.cfg.FailureThreshold,
+		FailingSince:        p.failingSince,
+		Saturated:           saturated,
+		Healthy:             !failing || saturated,
 	}
 	p.last = &o
 	p.inflight, p.cancelInflight = nil, nil
 	p.metrics.inFlight.Set(0)
-	p.metrics.consecutiveFailures.Set(float64(o.ConsecutiveFailures))
 	p.mu.Unlock()
 
 	f.outcome = o
 	close(f.done)
+	for _, l := range p.cfg.Listeners {
+		l(o)
+	}
 }
 
 // Trigger starts a workload unless one is in flight or the Prober is shutting down. It is
@@ -267,11 +324,11 @@ func (p *Prober) Trigger(ctx context.Context) {
 // Without an Interval it only waits for ctx. It does not wait for the last workload; call
 // Shutdown for that.
 func (p *Prober) Run(ctx context.Context) error {
-	if p.cfg.Interval <= 0 {
+	if p.cfg.Timing.Interval <= 0 {
 		<-ctx.Done()
 		return nil
 	}
-	ticker := time.NewTicker(p.cfg.Interval)
+	ticker := time.NewTicker(p.cfg.Timing.Interval)
 	defer ticker.Stop()
 	p.Trigger(ctx)
 	for {
@@ -312,30 +369,16 @@ func (p *Prober) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// proberMetrics are the workload's Prometheus metrics.
+// proberMetrics are the Prober's own metrics; results are counted by a listener (Metrics).
 type proberMetrics struct {
-	stageDuration       *prometheus.HistogramVec
-	duration            prometheus.Histogram
-	results             *prometheus.CounterVec
-	inFlight            prometheus.Gauge
-	coalesced           prometheus.Counter
-	cached              prometheus.Counter
-	lastSuccess         prometheus.Gauge
-	consecutiveFailures prometheus.Gauge
+	inFlight  prometheus.Gauge
+	coalesced prometheus.Counter
+	cached    prometheus.Counter
+	deadline  *prometheus.CounterVec
 }
 
 func newProberMetrics(reg prometheus.Registerer) (*proberMetrics, error) {
-	buckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	m := &proberMetrics{
-		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "deepprobe_workload_stage_duration_seconds", Help: "Duration of each workload stage.", Buckets: buckets,
-		}, []string{"stage", "status"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "deepprobe_workload_duration_seconds", Help: "Duration of whole workloads, cleanup included.", Buckets: buckets,
-		}),
-		results: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "deepprobe_workloads_total", Help: "Workloads run, by result and first failed stage.",
-		}, []string{"result", "failed_stage"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "deepprobe_workload_in_flight", Help: "1 while a workload runs.",
 		}),
@@ -345,35 +388,25 @@ func newProberMetrics(reg prometheus.Registerer) (*proberMetrics, error) {
 		cached: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "deepprobe_cached_responses_total", Help: "Checks answered from the cached result.",
 		}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "deepprobe_last_success_timestamp_seconds", Help: "Unix time of the last passing workload.",
-		}),
-		consecutiveFailures: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "deepprobe_consecutive_failures", Help: "Failed workloads in a row.",
-		}),
+		deadline: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deepprobe_deadline_answers_total",
+			Help: "Checks whose deadline came while a workload ran, by what they got: fresh_result, no_result, past_limit.",
+		}, []string{"answer"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.stageDuration, m.duration, m.results, m.inFlight, m.coalesced,
-			m.cached, m.lastSuccess, m.consecutiveFailures} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("registering workload metrics: %w", err)
-			}
-		}
+	for _, a := range []string{"fresh_result", "no_result", "past_limit"} {
+		m.deadline.WithLabelValues(a)
 	}
-	return m, nil
+	return m, register(reg, m.inFlight, m.coalesced, m.cached, m.deadline)
 }
 
-func (m *proberMetrics) observe(res Result, now time.Time) {
-	for _, s := range res.Stages {
-		if s.Status != StatusSkip {
-			m.stageDuration.WithLabelValues(s.Name, string(s.Status)).Observe(s.Duration.Seconds())
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("registering metrics: %w", err)
 		}
 	}
-	m.duration.Observe(res.Duration.Seconds())
-	if f, failed := res.FirstFailure(); failed {
-		m.results.WithLabelValues("fail", f.Name).Inc()
-		return
-	}
-	m.results.WithLabelValues("pass", "").Inc()
-	m.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
+	return nil
 }

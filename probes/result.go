@@ -1,16 +1,7 @@
 package probes
 
 import (
-	"strings"
 	"time"
-)
-
-// Stage names, in the order the workload runs them.
-const (
-	StageVolumeCreate     = "volume.create"
-	StageContainerCreate  = "container.create"
-	StageContainerDestroy = "container.destroy"
-	StageVolumeDestroy    = "volume.destroy"
 )
 
 // Status is the outcome of a stage.
@@ -25,11 +16,14 @@ const (
 
 // StageResult is what one stage did.
 type StageResult struct {
-	Name     string
-	Status   Status
-	Duration time.Duration
+	Name      string
+	Component Component
+	Status    Status
+	Duration  time.Duration
 	// Err is why the stage failed, or for a skipped stage why it did not run.
 	Err error
+	// Reason classifies a failure (see Classify); empty unless Status is StatusFail.
+	Reason Reason
 }
 
 // Result is one run of the workload.
@@ -57,13 +51,19 @@ func (r Result) FirstFailure() (StageResult, bool) {
 	return StageResult{}, false
 }
 
-// Component sums up the stages whose names start with prefix ("volume." for Baggageclaim,
-// "container." for Garden): healthy only if at least one ran and none failed; the error is the
-// first failure's, or why none ran.
-func (r Result) Component(prefix string) (healthy bool, reason string) {
+// Saturated reports whether the first failure says the worker is full (at its container
+// limit), not broken.
+func (r Result) Saturated() bool {
+	f, failed := r.FirstFailure()
+	return failed && f.Reason == ReasonMaxContainers
+}
+
+// ComponentHealth sums up the stages that exercise c: healthy only if at least one ran and
+// none failed; the error is the first failure's, or why none ran.
+func (r Result) ComponentHealth(c Component) (healthy bool, reason string) {
 	ran := false
 	for _, s := range r.Stages {
-		if !strings.HasPrefix(s.Name, prefix) {
+		if s.Component != c {
 			continue
 		}
 		switch s.Status {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,18 +15,21 @@ import (
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/rootfs"
 )
 
 // Containers is the part of a Garden client the workload uses.
 type Containers interface {
 	Create(ctx context.Context, spec garden.Spec) (string, error)
 	SetGraceTime(ctx context.Context, handle string, graceTime time.Duration) error
+	Run(ctx context.Context, handle string, spec garden.ProcessSpec) error
 	Destroy(ctx context.Context, handle string) error
 }
 
 // Volumes is the part of a Baggageclaim client the workload uses.
 type Volumes interface {
 	CreateVolume(ctx context.Context, req baggageclaim.Request) (baggageclaim.Volume, error)
+	StreamIn(ctx context.Context, handle string, tarball []byte) error
 	Destroy(ctx context.Context, handle string) error
 }
 
@@ -32,29 +38,23 @@ var (
 	_ Volumes    = (*baggageclaim.Client)(nil)
 )
 
-// Defaults of WorkloadConfig.
-const (
-	DefaultTimeout        = 5 * time.Second
-	DefaultCleanupTimeout = 2 * time.Second
-	DefaultGraceTime      = time.Minute
-)
-
-// WorkloadConfig configures a Workload. Zero values mean the defaults.
+// WorkloadConfig configures a Workload. Zero durations mean the defaults of Timing.
 type WorkloadConfig struct {
 	// Garden and Baggageclaim are the clients of the worker's daemons; both are required.
 	Garden       Containers
 	Baggageclaim Volumes
 	// RootFSImportPath, when set, makes the volume with the import strategy from this host
-	// directory (it must hold etc/ for backends such as houdini); otherwise the volume is empty.
+	// directory; otherwise the volume is empty (stream-in then gives it etc/).
 	RootFSImportPath string
-	// Timeout bounds the two create stages together (default 5s).
-	Timeout time.Duration
-	// CleanupTimeout bounds each destroy stage on its own, so that cleanup still runs after a
-	// create timed out or the caller went away (default 2s).
-	CleanupTimeout time.Duration
-	// GraceTime is the container's grace time, after which Garden reaps it even if deepprobe
-	// died (default 1m). It must exceed Timeout.
-	GraceTime time.Duration
+	// Timeout bounds the forward stages together; CleanupTimeout bounds each undo stage on its
+	// own, so that cleanup still runs after a timeout or a cancellation; ProcessTimeout bounds
+	// process.run inside Timeout; GraceTime is the container's grace time. See Timing.
+	Timeout, CleanupTimeout, ProcessTimeout, GraceTime time.Duration
+	// Skip names optional stages not to run (they are reported as skipped, never as passed).
+	Skip []string
+	// Arch is the GOARCH of the executable that process.run runs (default: deepprobe's own,
+	// which is the worker's when deepprobe runs beside it).
+	Arch string
 	// Instance is written into the InstanceProperty of what the workload creates.
 	Instance string
 	// Now and NewHandle replace the clock and the handle generator in tests.
@@ -62,35 +62,21 @@ type WorkloadConfig struct {
 	NewHandle func() string
 }
 
-// Validate reports a configuration the workload cannot run with, naming the setting.
-func (c WorkloadConfig) Validate() error {
-	c = c.withDefaults()
-	switch {
-	case c.Garden == nil:
-		return errors.New("probes: a Garden client is required")
-	case c.Baggageclaim == nil:
-		return errors.New("probes: a Baggageclaim client is required")
-	case c.Timeout < 0:
-		return fmt.Errorf("probe timeout must be positive, got %s", c.Timeout)
-	case c.CleanupTimeout < 0:
-		return fmt.Errorf("cleanup timeout must be positive, got %s", c.CleanupTimeout)
-	case c.GraceTime <= c.Timeout:
-		return fmt.Errorf("grace time (%s) must exceed the probe timeout (%s), or Garden could reap the container mid-probe", c.GraceTime, c.Timeout)
-	case c.RootFSImportPath != "" && !filepath.IsAbs(c.RootFSImportPath):
-		return fmt.Errorf("rootfs import path must be absolute, got %q", c.RootFSImportPath)
-	}
-	return nil
+// StageNames lists the workload's stages in the order they are reported.
+func StageNames() []string {
+	return []string{StageVolumeCreate, StageVolumeStreamIn, StageContainerCreate, StageProcessRun, StageContainerDestroy, StageVolumeDestroy}
+}
+
+// stages returns the workload's forward stages, in order; their undos run in reverse after them.
+func stages(cfg WorkloadConfig, tarball []byte) []Stage {
+	return []Stage{volumeStage(cfg), streamInStage(cfg, tarball), containerStage(cfg), processStage(cfg)}
 }
 
 func (c WorkloadConfig) withDefaults() WorkloadConfig {
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.CleanupTimeout == 0 {
-		c.CleanupTimeout = DefaultCleanupTimeout
-	}
-	if c.GraceTime == 0 {
-		c.GraceTime = DefaultGraceTime
+	t := Timing{ProbeTimeout: c.Timeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime}.withDefaults()
+	c.Timeout, c.CleanupTimeout, c.ProcessTimeout, c.GraceTime = t.ProbeTimeout, t.CleanupTimeout, t.ProcessTimeout, t.GraceTime
+	if c.Arch == "" {
+		c.Arch = runtime.GOARCH
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -101,19 +87,78 @@ func (c WorkloadConfig) withDefaults() WorkloadConfig {
 	return c
 }
 
-// Workload is the smallest real job a worker must be able to do. Run may be called
-// concurrently, though the Prober never does.
-type Workload struct {
-	cfg WorkloadConfig
-
-	mu       sync.Mutex
-	inFlight map[string]*progress // by handle
+// Validate reports a configuration the workload cannot run with, naming the setting.
+func (c WorkloadConfig) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Garden == nil:
+		return errors.New("probes: a Garden client is required")
+	case c.Baggageclaim == nil:
+		return errors.New("probes: a Baggageclaim client is required")
+	case c.RootFSImportPath != "" && !filepath.IsAbs(c.RootFSImportPath):
+		return settingErr(SettingRootFSImportPath, "must be absolute, got %q", c.RootFSImportPath)
+	}
+	if _, err := (Timing{ProbeTimeout: c.Timeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime}).Resolve(); err != nil {
+		return err
+	}
+	if err := validateSkip(stages(c, nil), c.Skip); err != nil {
+		return err
+	}
+	if !slices.Contains(c.Skip, StageVolumeStreamIn) {
+		if _, err := rootfs.Executable(c.Arch); err != nil {
+			return settingErr(SettingSkipStages, "%v: skip %s and %s on this worker", err, StageVolumeStreamIn, StageProcessRun)
+		}
+	}
+	return nil
 }
 
-// progress is the stage a run is in and when that stage started.
-type progress struct {
-	stage string
-	since time.Time
+// validateSkip checks that every skipped stage exists, may be skipped, and is needed by no
+// stage that still runs.
+func validateSkip(all []Stage, skip []string) error {
+	for _, name := range skip {
+		i := slices.IndexFunc(all, func(s Stage) bool { return s.Name == name })
+		if i < 0 {
+			var optional []string
+			for _, s := range all {
+				if s.Optional {
+					optional = append(optional, s.Name)
+				}
+			}
+			return settingErr(SettingSkipStages, "unknown or non-optional stage %q (may skip: %s)", name, strings.Join(optional, ", "))
+		}
+		if !all[i].Optional {
+			return settingErr(SettingSkipStages, "stage %q cannot be skipped: every other stage needs it", name)
+		}
+	}
+	for _, s := range all {
+		if slices.Contains(skip, s.Name) {
+			continue
+		}
+		for _, need := range s.Needs {
+			if slices.Contains(skip, need) {
+				return settingErr(SettingSkipStages, "skipping %s leaves %s without it: skip %s too", need, s.Name, s.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// Workload is the smallest real job a worker must be able to do, as an ordered list of stages.
+// Run may be called concurrently, though the Prober never does.
+type Workload struct {
+	cfg    WorkloadConfig
+	stages []Stage
+
+	mu       sync.Mutex
+	inFlight map[string]*Progress // by handle
+}
+
+// Progress is the stage a run is in, since when, and that stage's limit.
+type Progress struct {
+	Stage   string
+	Since   time.Time
+	Limit   time.Duration
+	Elapsed time.Duration
 }
 
 // NewWorkload returns a Workload, or an error naming what is wrong with cfg.
@@ -121,11 +166,21 @@ func NewWorkload(cfg WorkloadConfig) (*Workload, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Workload{cfg: cfg.withDefaults(), inFlight: map[string]*progress{}}, nil
+	cfg = cfg.withDefaults()
+	var tarball []byte
+	if !slices.Contains(cfg.Skip, StageVolumeStreamIn) {
+		var err error
+		if tarball, err = rootfs.Tar(cfg.Arch); err != nil {
+			return nil, err
+		}
+	}
+	return &Workload{cfg: cfg, stages: stages(cfg, tarball), inFlight: map[string]*Progress{}}, nil
 }
 
-// MaxDuration is the longest one Run can take: the create stages plus both destroys.
-func (w *Workload) MaxDuration() time.Duration { return w.cfg.Timeout + 2*w.cfg.CleanupTimeout }
+// MaxDuration is the longest one Run can take: the forward stages plus each undo.
+func (w *Workload) MaxDuration() time.Duration {
+	return Timing{ProbeTimeout: w.cfg.Timeout, CleanupTimeout: w.cfg.CleanupTimeout}.LongestRun()
+}
 
 // InFlight reports whether handle belongs to a run that has not finished its cleanup. The
 // janitor must leave such resources alone.
@@ -136,123 +191,124 @@ func (w *Workload) InFlight(handle string) bool {
 	return ok
 }
 
-func (w *Workload) track(handle string, on bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if on {
-		w.inFlight[handle] = &progress{}
-	} else {
-		delete(w.inFlight, handle)
-	}
-}
-
-// Running reports the stage a run under way is in and how long it has been in it, for callers
-// that give up before the run ends. The Prober runs one at a time; with several, it names any.
-func (w *Workload) Running() (stage string, elapsed time.Duration, ok bool) {
+// Running reports the stage a run under way is in, how long it has been in it and that stage's
+// limit, for callers that give up before the run ends. The Prober runs one at a time; with
+// several, it names any.
+func (w *Workload) Running() (Progress, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range w.inFlight {
-		if p.stage != "" {
-			return p.stage, w.cfg.Now().Sub(p.since), true
+		if p.Stage != "" {
+			out := *p
+			out.Elapsed = w.cfg.Now().Sub(p.Since)
+			return out, true
 		}
 	}
-	return "", 0, false
+	return Progress{}, false
 }
 
-// Run creates a volume and a container on it, then destroys both. The destroys run whatever
-// happened before them (a create that failed or timed out may still have made its resource),
-// each with its own deadline that ctx's cancellation does not cut short.
-func (w *Workload) Run(ctx context.Context) Result {
-	handle := w.cfg.NewHandle()
-	w.track(handle, true)
-	defer w.track(handle, false)
+func (w *Workload) setProgress(handle, stage string, since time.Time, limit time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p := w.inFlight[handle]; p != nil {
+		p.Stage, p.Since, p.Limit = stage, since, limit
+	}
+}
 
-	res := Result{Handle: handle, StartedAt: w.cfg.Now()}
-	props := map[string]string{
+// Run runs the forward stages in order under one deadline (Timeout), stopping at the first
+// failure, then the undo of every forward stage it attempted, in reverse order, each under its
+// own CleanupTimeout that ctx's cancellation does not cut short.
+func (w *Workload) Run(ctx context.Context) Result {
+	r := &Run{Handle: w.cfg.NewHandle()}
+	w.mu.Lock()
+	w.inFlight[r.Handle] = &Progress{}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.inFlight, r.Handle)
+		w.mu.Unlock()
+	}()
+
+	res := Result{Handle: r.Handle, StartedAt: w.cfg.Now()}
+	r.Properties = map[string]string{
 		MarkerProperty:    MarkerValue,
 		CreatedAtProperty: res.StartedAt.UTC().Format(time.RFC3339),
 	}
 	if w.cfg.Instance != "" {
-		props[InstanceProperty] = w.cfg.Instance
+		r.Properties[InstanceProperty] = w.cfg.Instance
 	}
 
-	createCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	fctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-
-	var vol baggageclaim.Volume
-	volErr := w.stage(&res, StageVolumeCreate, func() error {
-		strategy := baggageclaim.EmptyStrategy()
-		if w.cfg.RootFSImportPath != "" {
-			strategy = baggageclaim.ImportStrategy(w.cfg.RootFSImportPath)
-		}
-		var err error
-		vol, err = w.cfg.Baggageclaim.CreateVolume(createCtx, baggageclaim.Request{Handle: handle, Strategy: strategy, Properties: props})
-		return explain(createCtx, w.cfg.Timeout, err)
-	})
-
-	if volErr != nil {
-		skip(&res, StageContainerCreate, fmt.Errorf("%s failed", StageVolumeCreate))
-		skip(&res, StageContainerDestroy, errors.New("no container was created"))
-	} else {
-		w.stage(&res, StageContainerCreate, func() error {
-			spec := garden.Spec{Handle: handle, GraceTime: w.cfg.GraceTime, RootFSPath: "raw://" + vol.Path, Properties: props}
-			if _, err := w.cfg.Garden.Create(createCtx, spec); err != nil {
-				return explain(createCtx, w.cfg.Timeout, err)
+	attempted := map[string]bool{}
+	var failed string
+	for _, s := range w.stages {
+		switch {
+		case slices.Contains(w.cfg.Skip, s.Name):
+			res.Stages = append(res.Stages, skipped(s, errors.New("skipped by configuration")))
+		case failed != "":
+			res.Stages = append(res.Stages, skipped(s, fmt.Errorf("%s failed", failed)))
+		default:
+			attempted[s.Name] = true
+			sr := w.run(fctx, r, s, w.cfg.Timeout)
+			res.Stages = append(res.Stages, sr)
+			if sr.Status == StatusFail {
+				failed = s.Name
 			}
-			// Houdini and Concourse's containerd runtime ignore the spec's grace time.
-			return explain(createCtx, w.cfg.Timeout, w.cfg.Garden.SetGraceTime(createCtx, handle, w.cfg.GraceTime))
-		})
-		w.stage(&res, StageContainerDestroy, func() error {
-			return w.destroy(ctx, handle, w.cfg.Garden.Destroy, garden.ErrNotFound)
-		})
+		}
 	}
-	w.stage(&res, StageVolumeDestroy, func() error {
-		return w.destroy(ctx, handle, w.cfg.Baggageclaim.Destroy, baggageclaim.ErrNotFound)
-	})
+	for i := len(w.stages) - 1; i >= 0; i-- {
+		s := w.stages[i]
+		if s.Undo == nil {
+			continue
+		}
+		if !attempted[s.Name] {
+			res.Stages = append(res.Stages, skipped(*s.Undo, fmt.Errorf("%s did not run", s.Name)))
+			continue
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.CleanupTimeout)
+		res.Stages = append(res.Stages, w.run(uctx, r, *s.Undo, w.cfg.CleanupTimeout))
+		cancel()
+	}
 	res.Duration = w.cfg.Now().Sub(res.StartedAt)
 	return res
 }
 
-// destroy calls del with its own deadline, detached from ctx's cancellation; notFound (the
-// resource is already gone, e.g. reaped by Concourse's web node) counts as done.
-func (w *Workload) destroy(ctx context.Context, handle string, del func(context.Context, string) error, notFound error) error {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.CleanupTimeout)
-	defer cancel()
-	err := del(dctx, handle)
-	if errors.Is(err, notFound) {
-		return nil
-	}
-	return explain(dctx, w.cfg.CleanupTimeout, err)
+func skipped(s Stage, why error) StageResult {
+	return StageResult{Name: s.Name, Component: s.Component, Status: StatusSkip, Err: why}
 }
 
-// explain says plainly that a stage ran out of its time limit.
-func explain(ctx context.Context, limit time.Duration, err error) error {
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("timed out after %s: %w", limit, err)
+// run runs one stage under ctx (whose deadline is limit away at most) and its own Budget.
+func (w *Workload) run(ctx context.Context, r *Run, s Stage, limit time.Duration) StageResult {
+	sctx, shared := ctx, limit
+	if s.Budget > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, s.Budget)
+		defer cancel()
+		limit = min(limit, s.Budget)
 	}
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+	start := w.cfg.Now()
+	w.setProgress(r.Handle, s.Name, start, limit)
+	err := s.Do(sctx, r)
+	sr := StageResult{Name: s.Name, Component: s.Component, Status: StatusPass, Duration: w.cfg.Now().Sub(start)}
+	if err != nil {
+		sr.Status, sr.Err, sr.Reason = StatusFail, explain(ctx, sctx, shared, s, err), Classify(err)
+		if sr.Reason == "" || sctx.Err() != nil {
+			sr.Reason = Classify(sctx.Err())
+		}
+	}
+	return sr
+}
+
+// explain says plainly which time limit a stage ran out of, or that it was cancelled.
+func explain(shared, own context.Context, sharedLimit time.Duration, s Stage, err error) error {
+	switch {
+	case errors.Is(shared.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("timed out after %s: %w", sharedLimit, err)
+	case errors.Is(own.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("timed out after %s (%s's own limit): %w", s.Budget, s.Name, err)
+	case errors.Is(own.Err(), context.Canceled):
 		return fmt.Errorf("cancelled: %w", err)
 	}
 	return err
-}
-
-// stage runs f as the named stage and records its outcome.
-func (w *Workload) stage(res *Result, name string, f func() error) error {
-	start := w.cfg.Now()
-	w.mu.Lock()
-	if p := w.inFlight[res.Handle]; p != nil {
-		p.stage, p.since = name, start
-	}
-	w.mu.Unlock()
-	err := f()
-	s := StageResult{Name: name, Status: StatusPass, Duration: w.cfg.Now().Sub(start), Err: err}
-	if err != nil {
-		s.Status = StatusFail
-	}
-	res.Stages = append(res.Stages, s)
-	return err
-}
-
-func skip(res *Result, name string, why error) {
-	res.Stages = append(res.Stages, StageResult{Name: name, Status: StatusSkip, Err: why})
 }

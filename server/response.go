@@ -11,9 +11,12 @@ import (
 // Stage is one stage (or shallow check) in a response body.
 type Stage struct {
 	Name       string  `json:"name"`
+	Component  string  `json:"component,omitempty"`
 	Status     string  `json:"status"`
 	DurationMS float64 `json:"duration_ms"`
 	Error      string  `json:"error,omitempty"`
+	// Reason classifies a failure (probes.Reasons).
+	Reason string `json:"reason,omitempty"`
 }
 
 // Component is Concourse's own health-check shape for Garden and Baggageclaim.
@@ -30,8 +33,14 @@ type Health struct {
 	Check string `json:"check"`
 	// Error says why the status is not "pass": the failing stage and its error, a timeout,
 	// staleness.
-	Error               string     `json:"error,omitempty"`
-	FailedStage         string     `json:"failed_stage,omitempty"`
+	Error       string `json:"error,omitempty"`
+	FailedStage string `json:"failed_stage,omitempty"`
+	// Reason is the failed stage's reason (probes.Reasons).
+	Reason string `json:"reason,omitempty"`
+	// Saturated is true when the worker is at its container limit: full, not broken.
+	Saturated bool `json:"saturated,omitempty"`
+	// FailingSince is when the current failing streak began.
+	FailingSince        *time.Time `json:"failing_since,omitempty"`
 	CheckedAt           *time.Time `json:"checked_at,omitempty"`
 	DurationMS          float64    `json:"duration_ms"`
 	Stale               bool       `json:"stale,omitempty"`
@@ -40,7 +49,8 @@ type Health struct {
 	Stages              []Stage    `json:"stages"`
 	Garden              Component  `json:"garden"`
 	Baggageclaim        Component  `json:"baggageclaim"`
-	// InFlight is the stage the workload was in when this caller's wait ran out.
+	// InFlight is the stage the workload was in when this caller's wait ran out (the answer is
+	// then the latest fresh result, or a failure when there is none).
 	InFlight *InFlight `json:"in_flight,omitempty"`
 	// AgeMS and Cached change with every answer from the same outcome; they come last so
 	// that the rest can be encoded once per outcome (see Server.encodeDeep).
@@ -52,6 +62,14 @@ type Health struct {
 type InFlight struct {
 	Stage     string  `json:"stage"`
 	ElapsedMS float64 `json:"elapsed_ms"`
+	LimitMS   float64 `json:"limit_ms,omitempty"`
+}
+
+func inFlight(p *probes.Progress) *InFlight {
+	if p == nil {
+		return nil
+	}
+	return &InFlight{Stage: p.Stage, ElapsedMS: ms(p.Elapsed), LimitMS: ms(p.Limit)}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -59,7 +77,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func stages(rs []probes.StageResult) []Stage {
 	out := make([]Stage, len(rs))
 	for i, s := range rs {
-		out[i] = Stage{Name: s.Name, Status: string(s.Status), DurationMS: ms(s.Duration)}
+		out[i] = Stage{Name: s.Name, Component: string(s.Component), Status: string(s.Status), DurationMS: ms(s.Duration), Reason: string(s.Reason)}
 		if s.Err != nil {
 			out[i].Error = s.Err.Error()
 		}
@@ -80,14 +98,23 @@ func deepHealth(o probes.Outcome) Health {
 		Cached:              o.Cached,
 		Stale:               o.Stale,
 		ConsecutiveFailures: o.ConsecutiveFailures,
+		Saturated:           o.Saturated,
 		Handle:              r.Handle,
 		Stages:              stages(r.Stages),
+		InFlight:            inFlight(o.InFlight),
 	}
-	h.Garden.Healthy, h.Garden.ResponseError = r.Component("container.")
-	h.Baggageclaim.Healthy, h.Baggageclaim.ResponseError = r.Component("volume.")
+	if !o.FailingSince.IsZero() {
+		since := o.FailingSince.UTC()
+		h.FailingSince = &since
+	}
+	h.Garden.Healthy, h.Garden.ResponseError = r.ComponentHealth(probes.Garden)
+	h.Baggageclaim.Healthy, h.Baggageclaim.ResponseError = r.ComponentHealth(probes.Baggageclaim)
 	if f, failed := r.FirstFailure(); failed {
-		h.FailedStage = f.Name
+		h.FailedStage, h.Reason = f.Name, string(f.Reason)
 		h.Error = fmt.Sprintf("%s failed: %v", f.Name, f.Err)
+		if o.Saturated {
+			h.Error = fmt.Sprintf("saturated, not broken: %s failed: %v", f.Name, f.Err)
+		}
 	}
 	if o.Stale {
 		h.Error = "stale: the last result is older than --max-age"
@@ -131,22 +158,24 @@ func (h Health) Text(name string) string {
 		case string(probes.StatusSkip):
 			fmt.Fprintf(&b, "[ ]%s skipped: %s\n", s.Name, s.Error)
 		default:
-			fmt.Fprintf(&b, "[-]%s failed: %s\n", s.Name, s.Error)
+			fmt.Fprintf(&b, "[-]%s failed (%s): %s\n", s.Name, s.Reason, s.Error)
 		}
 	}
 	if h.Stale {
 		fmt.Fprintf(&b, "[-]freshness failed: %s\n", h.Error)
 	}
 	if h.InFlight != nil {
-		fmt.Fprintf(&b, "[~]%s still running after %s\n", h.InFlight.Stage, fmtMS(h.InFlight.ElapsedMS))
+		fmt.Fprintf(&b, "[~]%s still running after %s (a newer workload)\n", h.InFlight.Stage, fmtMS(h.InFlight.ElapsedMS))
 	}
 	if len(h.Stages) == 0 && h.Error != "" {
 		fmt.Fprintf(&b, "[-]%s failed: %s\n", h.Check, h.Error)
 	}
-	switch h.Status {
-	case "pass":
+	switch {
+	case h.Status == "pass":
 		fmt.Fprintf(&b, "%s check passed\n", name)
-	case "warn":
+	case h.Status == "warn" && h.Saturated:
+		fmt.Fprintf(&b, "%s check passed with warnings: %s\n", name, h.Error)
+	case h.Status == "warn":
 		fmt.Fprintf(&b, "%s check passed with warnings: %s (%d consecutive failures)\n", name, h.Error, h.ConsecutiveFailures)
 	default:
 		fmt.Fprintf(&b, "%s check failed\n", name)

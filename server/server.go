@@ -233,18 +233,18 @@ func (s *Server) healthz(c echo.Context) error {
 	start := time.Now()
 	o, err := s.cfg.Deep.Check(ctx)
 	var h Health
+	var te *probes.TimeoutError
 	switch {
-	case err != nil: // no outcome: the caller's wait ran out, or deepprobe is shutting down
-		h = Health{Status: "fail", Check: "deep", Error: err.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}}
-		var te *probes.TimeoutError
-		if errors.As(err, &te) {
-			h.InFlight = &InFlight{Stage: te.Stage, ElapsedMS: ms(te.Elapsed)}
-		}
-		if errors.Is(err, probes.ErrTimeout) {
-			h.Error = probes.ErrTimeout.Error() // the stage is in in_flight
+	case errors.As(err, &te): // the caller's deadline came with no result it may be given
+		h = Health{Status: "fail", Check: "deep", Error: err.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}, InFlight: inFlight(te.InFlight)}
+		if te.PastLimit {
+			h.FailedStage, h.Reason = te.InFlight.Stage, string(probes.ReasonTimeout)
 		}
 		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
-	case q.verbose:
+	case err != nil: // deepprobe is shutting down
+		h = Health{Status: "fail", Check: "deep", Error: err.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}}
+		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
+	case q.verbose || o.InFlight != nil:
 		h = deepHealth(o)
 	default:
 		return s.respondJSON(c, httpStatus(o.State()), s.encodeDeep(o))

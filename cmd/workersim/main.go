@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/deepprobe/deepprobe/workersim/runtimes"
 )
 
 func main() {
@@ -32,9 +34,10 @@ func run(args []string) error {
 	bcListen := fs.String("baggageclaim-listen", "127.0.0.1:7788", "Baggageclaim simulator listen address")
 	adminListen := fs.String("admin-listen", "127.0.0.1:7789", "admin (fault injection) listen address; empty disables")
 	stateDir := fs.String("state-dir", "", "directory for volumes (default: a temporary directory removed on exit)")
-	honour := fs.Bool("garden-honour-spec-grace-time", false, "arm the reaper from the create spec's grace_time, like Guardian")
-	requireEtc := fs.Bool("garden-require-rootfs-etc", false, "fail creates whose rootfs has no etc/, like houdini")
-	maxContainers := fs.Int("garden-max-containers", 0, "fail creates beyond this many containers (0: no limit)")
+	runtime := fs.String("runtime", runtimes.Default, "runtime to answer like: "+strings.Join(runtimes.Names(), ", "))
+	maxContainers := fs.Int("garden-max-containers", 0, "fail creates beyond this many containers (0: the runtime's default; -1: no limit)")
+	realLatency := fs.Bool("real-latency", false, "answer each call after the round trip recorded for the runtime")
+	reaperRace := fs.Int("garden-reaper-race-every", 0, "every Nth PUT grace_time triggers Garden's grace-time reaper race (0: never)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,8 +45,11 @@ func run(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if *maxContainers < 0 {
-		return fmt.Errorf("--garden-max-containers must not be negative")
+	if *maxContainers < -1 {
+		return fmt.Errorf("--garden-max-containers must be -1 (no limit), 0 (the runtime's default) or a limit")
+	}
+	if _, err := runtimes.Lookup(*runtime); err != nil {
+		return fmt.Errorf("--runtime: %w", err)
 	}
 	var handler slog.Handler
 	switch *logFormat {
@@ -56,13 +62,17 @@ func run(args []string) error {
 	}
 	logger := slog.New(handler)
 
-	g, err := gardensim.NewServer(gardensim.Config{Addr: *gardenListen, HonourSpecGraceTime: *honour,
-		RequireRootFSEtc: *requireEtc, MaxContainers: *maxContainers, Logger: logger})
+	g, err := gardensim.NewServer(gardensim.Config{Addr: *gardenListen, Runtime: *runtime,
+		MaxContainers: *maxContainers, RealLatency: *realLatency, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("--garden-listen: %w", err)
 	}
 	defer g.Close()
-	b, err := baggageclaimsim.NewServer(baggageclaimsim.Config{Addr: *bcListen, StateDir: *stateDir, Logger: logger})
+	if err := g.SetBehaviour(gardensim.Behaviour{ReaperRaceEvery: *reaperRace}); err != nil {
+		return fmt.Errorf("--garden-reaper-race-every: %w", err)
+	}
+	b, err := baggageclaimsim.NewServer(baggageclaimsim.Config{Addr: *bcListen, StateDir: *stateDir, Logger: logger,
+		Runtime: *runtime, RealLatency: *realLatency})
 	if err != nil {
 		return fmt.Errorf("--baggageclaim-listen: %w", err)
 	}
@@ -88,7 +98,7 @@ func run(args []string) error {
 		adminURL = "http://" + ln.Addr().String()
 	}
 	// One line with every address, for people and for the tests that start workersim on :0.
-	logger.Info("workersim ready", "garden", g.URL, "baggageclaim", b.URL, "admin", adminURL)
+	logger.Info("workersim ready", "runtime", *runtime, "garden", g.URL, "baggageclaim", b.URL, "admin", adminURL)
 
 	select {
 	case <-ctx.Done():

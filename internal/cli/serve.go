@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,25 +49,29 @@ func (u *UpstreamConfig) register(fs *flag.FlagSet) {
 }
 
 func (u *UpstreamConfig) validate() error {
-	if u.ProbeTimeout <= 0 {
-		return fmt.Errorf("--probe-timeout must be positive, got %s", u.ProbeTimeout)
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"probe-timeout", u.ProbeTimeout}, {"cleanup-timeout", u.CleanupTimeout}, {"grace-time", u.GraceTime}} {
+		if f.d <= 0 {
+			return fmt.Errorf("--%s must be positive, got %s", f.name, f.d)
+		}
 	}
-	if u.CleanupTimeout <= 0 {
-		return fmt.Errorf("--cleanup-timeout must be positive, got %s", u.CleanupTimeout)
+	t, err := probes.Timing{ProbeTimeout: u.ProbeTimeout, CleanupTimeout: u.CleanupTimeout, GraceTime: u.GraceTime, OrphanAge: u.OrphanAge}.Resolve()
+	if err != nil {
+		return flagError(err)
 	}
-	if u.GraceTime <= u.ProbeTimeout {
-		return fmt.Errorf("--grace-time (%s) must exceed --probe-timeout (%s), or Garden could reap the container mid-probe", u.GraceTime, u.ProbeTimeout)
-	}
-	if u.OrphanAge < 0 {
-		return fmt.Errorf("--orphan-age must not be negative, got %s", u.OrphanAge)
-	}
-	if u.OrphanAge == 0 {
-		u.OrphanAge = u.GraceTime + u.ProbeTimeout
-	}
-	if u.OrphanAge < u.ProbeTimeout+2*u.CleanupTimeout {
-		return fmt.Errorf("--orphan-age (%s) must exceed a whole workload (--probe-timeout + 2 x --cleanup-timeout = %s)", u.OrphanAge, u.ProbeTimeout+2*u.CleanupTimeout)
-	}
+	u.OrphanAge = t.OrphanAge
 	return nil
+}
+
+// flagError names the flag of a setting the probes package refused.
+func flagError(err error) error {
+	var se *probes.SettingError
+	if errors.As(err, &se) {
+		return fmt.Errorf("--%s: %w", se.Setting, se.Err)
+	}
+	return err
 }
 
 // logger builds the logger the flags ask for.
@@ -114,7 +119,12 @@ type ServeConfig struct {
 	MinInterval       time.Duration
 	Interval          time.Duration
 	MaxAge            time.Duration
+	Freshness         time.Duration
+	ProcessTimeout    time.Duration
 	FailureThreshold  int
+	MaxTimeInError    time.Duration
+	OnSaturation      string
+	SkipStages        string
 	MaxWait           time.Duration
 	ShallowTimeout    time.Duration
 	Instance          string
@@ -135,7 +145,12 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.MinInterval, "min-interval", probes.DefaultMinInterval, "how long a result is reused before a new workload may start")
 	fs.DurationVar(&cfg.Interval, "interval", 0, "run the workload in the background every interval (0: only on request)")
 	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "background mode: a result older than this fails as stale (default 3 x --interval + a workload)")
+	fs.DurationVar(&cfg.Freshness, "freshness", 0, "a caller whose deadline comes while a workload runs gets the latest result if it is younger than this (default 3 x (--min-interval + a workload); background mode: --max-age)")
+	fs.DurationVar(&cfg.ProcessTimeout, "process-timeout", probes.DefaultProcessTimeout, "deadline of process.run, within --probe-timeout")
 	fs.IntVar(&cfg.FailureThreshold, "failure-threshold", probes.DefaultFailureThreshold, "consecutive failed workloads before reporting unhealthy")
+	fs.DurationVar(&cfg.MaxTimeInError, "max-time-in-error", 0, "also require the worker to have been failing this long before reporting unhealthy (0: off)")
+	fs.StringVar(&cfg.OnSaturation, "on-saturation", string(probes.SaturationWarn), "verdict of a worker at its container limit: warn (200) or fail (503)")
+	fs.StringVar(&cfg.SkipStages, "skip-stages", "", "comma-separated optional stages not to run: "+strings.Join([]string{probes.StageVolumeStreamIn, probes.StageContainerCreate, probes.StageProcessRun}, ", "))
 	fs.DurationVar(&cfg.MaxWait, "max-wait", 0, "how long a request without ?timeout waits (default: a whole workload + 1s)")
 	fs.DurationVar(&cfg.ShallowTimeout, "shallow-timeout", server.DefaultShallowTimeout, "deadline of /livez without ?timeout")
 	fs.StringVar(&cfg.Instance, "instance", "", "value of the deepprobe.instance property (default: the host name)")
@@ -170,22 +185,12 @@ func (c *ServeConfig) validate() error {
 	switch {
 	case c.Listen == "":
 		return errors.New("--listen must not be empty")
-	case c.RootFSImportPath != "" && !filepath.IsAbs(c.RootFSImportPath):
-		return fmt.Errorf("--rootfs-import-path must be absolute, got %q", c.RootFSImportPath)
 	case c.MinInterval <= 0:
 		return fmt.Errorf("--min-interval must be positive, got %s", c.MinInterval)
-	case c.Interval < 0:
-		return fmt.Errorf("--interval must not be negative, got %s", c.Interval)
-	case c.MaxAge < 0:
-		return fmt.Errorf("--max-age must not be negative, got %s", c.MaxAge)
-	case c.MaxAge > 0 && c.Interval == 0:
-		return errors.New("--max-age only applies with --interval")
-	case c.MaxAge > 0 && c.MaxAge <= c.Interval:
-		return fmt.Errorf("--max-age (%s) must exceed --interval (%s)", c.MaxAge, c.Interval)
+	case c.ProcessTimeout <= 0:
+		return fmt.Errorf("--process-timeout must be positive, got %s", c.ProcessTimeout)
 	case c.FailureThreshold < 1:
 		return fmt.Errorf("--failure-threshold must be at least 1, got %d", c.FailureThreshold)
-	case c.MaxWait < 0:
-		return fmt.Errorf("--max-wait must not be negative, got %s", c.MaxWait)
 	case c.ShallowTimeout <= 0:
 		return fmt.Errorf("--shallow-timeout must be positive, got %s", c.ShallowTimeout)
 	case c.JanitorInterval < 0:
@@ -194,14 +199,54 @@ func (c *ServeConfig) validate() error {
 		return fmt.Errorf("--shutdown-timeout must be positive, got %s", c.ShutdownTimeout)
 	case c.AuthExemptShallow && c.AuthTokenFile == "":
 		return errors.New("--auth-exempt-shallow needs --auth-token-file")
+	case c.OnSaturation != string(probes.SaturationWarn) && c.OnSaturation != string(probes.SaturationFail):
+		return fmt.Errorf("--on-saturation must be warn or fail, got %q", c.OnSaturation)
 	}
-	if c.MaxWait == 0 {
-		c.MaxWait = c.ProbeTimeout + 2*c.CleanupTimeout + time.Second
+	t, err := c.timing().Resolve()
+	if err != nil {
+		return flagError(err)
+	}
+	c.MaxWait, c.MaxAge, c.Freshness, c.OrphanAge = t.MaxWait, t.MaxAge, t.Freshness, t.OrphanAge
+	if err := c.workloadConfig(nil, nil).Validate(); err != nil {
+		return flagError(err)
 	}
 	if c.Instance == "" {
 		c.Instance, _ = os.Hostname()
 	}
 	return nil
+}
+
+// timing maps the flags to the probe's timing, whose rules live in package probes.
+func (c *ServeConfig) timing() probes.Timing {
+	return probes.Timing{
+		ProbeTimeout: c.ProbeTimeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime,
+		MinInterval: c.MinInterval, Interval: c.Interval, MaxAge: c.MaxAge, Freshness: c.Freshness, OrphanAge: c.OrphanAge,
+		MaxWait: c.MaxWait, MaxTimeInError: c.MaxTimeInError,
+	}
+}
+
+// skipStages splits --skip-stages.
+func (c *ServeConfig) skipStages() []string {
+	var out []string
+	for _, s := range strings.Split(c.SkipStages, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// workloadConfig maps the flags to the workload's configuration.
+func (c *ServeConfig) workloadConfig(g probes.Containers, b probes.Volumes) probes.WorkloadConfig {
+	if g == nil || b == nil { // validation only: stand-ins that are never called
+		var gc *garden.Client
+		var bc *baggageclaim.Client
+		g, b = gc, bc
+	}
+	return probes.WorkloadConfig{
+		Garden: g, Baggageclaim: b, RootFSImportPath: c.RootFSImportPath, Skip: c.skipStages(),
+		Timeout: c.ProbeTimeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime, Instance: c.Instance,
+	}
 }
 
 // Main is a running `deepprobe serve`: built by NewMain, run by Run.
@@ -229,19 +274,21 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	m := &Main{cfg: cfg, logger: logger, upstream: tr}
-	m.workload, err = probes.NewWorkload(probes.WorkloadConfig{
-		Garden: g, Baggageclaim: b, RootFSImportPath: cfg.RootFSImportPath,
-		Timeout: cfg.ProbeTimeout, CleanupTimeout: cfg.CleanupTimeout, GraceTime: cfg.GraceTime, Instance: cfg.Instance,
-	})
+	m.workload, err = probes.NewWorkload(cfg.workloadConfig(g, b))
+	if err != nil {
+		return nil, flagError(err)
+	}
+	metrics, err := probes.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	m.prober, err = probes.NewProber(probes.ProberConfig{
-		Run: m.runWorkload, Running: m.workload.Running, MinInterval: cfg.MinInterval, Interval: cfg.Interval, MaxAge: cfg.MaxAge, LongestRun: m.workload.MaxDuration(),
-		FailureThreshold: cfg.FailureThreshold, Registerer: reg,
+		Run: m.workload.Run, Running: m.workload.Running, Timing: cfg.timing(), FailureThreshold: cfg.FailureThreshold,
+		OnSaturation: probes.Saturation(cfg.OnSaturation), Registerer: reg,
+		Listeners: []func(probes.Outcome){metrics.Observe, m.logOutcome, m.writeHeartbeat},
 	})
 	if err != nil {
-		return nil, err
+		return nil, flagError(err)
 	}
 	m.server, err = server.New(server.Config{
 		Deep: m.prober, Shallow: probes.Shallow{Garden: g, Baggageclaim: b}, Registry: reg, Logger: logger,
@@ -262,20 +309,25 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	return m, nil
 }
 
-// runWorkload runs one workload, logs its outcome and writes the heartbeat.
-func (m *Main) runWorkload(ctx context.Context) probes.Result {
-	res := m.workload.Run(ctx)
+// logOutcome logs a finished workload: a failure at warn, a pass at debug.
+func (m *Main) logOutcome(o probes.Outcome) {
+	res := o.Result
 	if f, failed := res.FirstFailure(); failed {
-		m.logger.Warn("workload failed", "handle", res.Handle, "stage", f.Name, "error", f.Err, "duration", res.Duration)
-		return res
+		m.logger.Warn("workload failed", "handle", res.Handle, "stage", f.Name, "reason", f.Reason, "error", f.Err,
+			"duration", res.Duration, "verdict", o.State(), "consecutive_failures", o.ConsecutiveFailures)
+		return
 	}
 	m.logger.Debug("workload passed", "handle", res.Handle, "duration", res.Duration)
-	if m.cfg.HeartbeatFile != "" {
-		if err := writeHeartbeat(m.cfg.HeartbeatFile, time.Now()); err != nil {
-			m.logger.Error("writing heartbeat file", "path", m.cfg.HeartbeatFile, "error", err)
-		}
+}
+
+// writeHeartbeat writes the heartbeat file after a passing workload, when one is configured.
+func (m *Main) writeHeartbeat(o probes.Outcome) {
+	if m.cfg.HeartbeatFile == "" || !o.Result.Passed() {
+		return
 	}
-	return res
+	if err := writeHeartbeat(m.cfg.HeartbeatFile, o.CompletedAt); err != nil {
+		m.logger.Error("writing heartbeat file", "path", m.cfg.HeartbeatFile, "error", err)
+	}
 }
 
 // writeHeartbeat replaces path with the unix time, atomically.

@@ -1,12 +1,14 @@
 package baggageclaim
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/deepprobe/deepprobe/probes/internal/wire"
 )
@@ -17,45 +19,14 @@ type Client struct {
 }
 
 // NewClient returns a Client for the Baggageclaim server at baseURL (for example
-// "http://127.0.0.1:7788"). A nil hc means http.DefaultClient; deepprobe always passes its own.
+// "http://127.0.0.1:7788"). A nil hc means Go's default transport; deepprobe always passes its
+// own. Redirects are never followed.
 func NewClient(baseURL string, hc *http.Client) (*Client, error) {
-	e, err := wire.NewEndpoint(baseURL, hc)
+	e, err := wire.NewEndpoint(api, baseURL, hc)
 	if err != nil {
-		return nil, fmt.Errorf("baggageclaim: %w", err)
+		return nil, err
 	}
 	return &Client{endpoint: e}, nil
-}
-
-func (c *Client) call(ctx context.Context, route string, params []string, query url.Values, body any) ([]byte, error) {
-	resp, err := c.endpoint.Do(ctx, Routes.Find(route), params, query, body)
-	if errors.Is(err, wire.ErrEmptyParam) {
-		return nil, invalid(route, "handle", "must not be empty")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("baggageclaim %s: %w", route, err)
-	}
-	if !resp.OK() {
-		return nil, decodeError(route, resp)
-	}
-	return resp.Body, nil
-}
-
-func decodeError(route string, resp wire.Response) *Error {
-	e := &Error{Route: route, StatusCode: resp.StatusCode}
-	var body ErrorBody
-	if err := wire.DecodeStrict(resp.Body, &body); err == nil && body.Error != "" {
-		e.Message = body.Error
-		return e
-	}
-	e.Body = wire.Snippet(resp.Body, 256)
-	return e
-}
-
-func decode(route string, b []byte, v any) error {
-	if err := wire.DecodeStrict(b, v); err != nil {
-		return fmt.Errorf("baggageclaim %s: undecodable answer %q: %w", route, wire.Snippet(b, 256), err)
-	}
-	return nil
 }
 
 // ValidateRequest refuses a create that deepprobe must never send: an empty handle, an unknown
@@ -79,40 +50,61 @@ func ValidateRequest(req Request) error {
 	return nil
 }
 
+// ValidateVolumePath refuses a volume path that cannot be a volume's own directory and must
+// never become a container's rootfs: not absolute, the root itself, or with ".." in it.
+func ValidateVolumePath(p string) error {
+	switch {
+	case !path.IsAbs(p):
+		return fmt.Errorf("volume path %q is not absolute", p)
+	case path.Clean(p) == "/":
+		return fmt.Errorf("volume path %q is the root directory", p)
+	case containsDotDot(p):
+		return fmt.Errorf("volume path %q contains \"..\"", p)
+	}
+	return nil
+}
+
+func containsDotDot(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
 // CreateVolume creates a volume with the synchronous POST /volumes (about a millisecond for an
-// empty volume, where the asynchronous API the upstream client uses polls for 250-750 ms).
+// empty volume, where the asynchronous API the upstream client uses polls for 250-750 ms). A
+// volume whose path cannot be a volume (ValidateVolumePath) is an error, with the volume.
 func (c *Client) CreateVolume(ctx context.Context, req Request) (Volume, error) {
 	if err := ValidateRequest(req); err != nil {
 		return Volume{}, err
 	}
-	b, err := c.call(ctx, RouteCreate, nil, nil, req)
+	b, err := c.endpoint.Call(ctx, wire.Request{Route: RouteCreate, JSON: req})
 	if err != nil {
 		return Volume{}, err
 	}
 	var v Volume
-	if err := decode(RouteCreate, b, &v); err != nil {
+	if err := c.endpoint.Decode(RouteCreate, b, &v); err != nil {
 		return Volume{}, err
 	}
 	if v.Handle != req.Handle {
 		return v, fmt.Errorf("baggageclaim %s: asked for handle %q, got %q", RouteCreate, req.Handle, v.Handle)
 	}
-	if !filepath.IsAbs(v.Path) {
-		return v, fmt.Errorf("baggageclaim %s: volume %q has no absolute path (got %q)", RouteCreate, v.Handle, v.Path)
+	if err := ValidateVolumePath(v.Path); err != nil {
+		return v, fmt.Errorf("baggageclaim %s: volume %q: %w", RouteCreate, v.Handle, err)
 	}
 	return v, nil
 }
 
 // Volume returns one volume. An unknown handle returns an error matching ErrNotFound.
 func (c *Client) Volume(ctx context.Context, handle string) (Volume, error) {
-	if handle == "" {
-		return Volume{}, invalid(RouteGet, "handle", "must not be empty")
-	}
-	b, err := c.call(ctx, RouteGet, []string{handle}, nil, nil)
+	b, err := c.endpoint.Call(ctx, wire.Request{Route: RouteGet, Params: []string{handle}})
 	if err != nil {
 		return Volume{}, err
 	}
 	var v Volume
-	return v, decode(RouteGet, b, &v)
+	return v, c.endpoint.Decode(RouteGet, b, &v)
 }
 
 // List returns the volumes whose properties include every given one. With no properties it
@@ -125,22 +117,27 @@ func (c *Client) List(ctx context.Context, properties map[string]string) ([]Volu
 		}
 		q.Set(k, v)
 	}
-	b, err := c.call(ctx, RouteList, nil, q, nil)
+	b, err := c.endpoint.Call(ctx, wire.Request{Route: RouteList, Query: q})
 	if err != nil {
 		return nil, err
 	}
 	var vs []Volume
-	if err := decode(RouteList, b, &vs); err != nil {
+	if err := c.endpoint.Decode(RouteList, b, &vs); err != nil {
 		return nil, err
 	}
 	return vs, nil
 }
 
+// StreamIn extracts the uncompressed tar archive tarball into the volume's directory
+// (PUT /volumes/:handle/stream-in?path=. with Content-Encoding: raw; 204 on success).
+func (c *Client) StreamIn(ctx context.Context, handle string, tarball []byte) error {
+	_, err := c.endpoint.Call(ctx, wire.Request{Route: RouteStreamIn, Params: []string{handle},
+		Query: url.Values{"path": {"."}}, Body: bytes.NewReader(tarball), ContentEncoding: EncodingRaw})
+	return err
+}
+
 // Destroy destroys a volume. An unknown handle returns an error matching ErrNotFound.
 func (c *Client) Destroy(ctx context.Context, handle string) error {
-	if handle == "" {
-		return invalid(RouteDestroy, "handle", "must not be empty")
-	}
-	_, err := c.call(ctx, RouteDestroy, []string{handle}, nil, nil)
+	_, err := c.endpoint.Call(ctx, wire.Request{Route: RouteDestroy, Params: []string{handle}})
 	return err
 }

@@ -2,48 +2,47 @@ package baggageclaim
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
+
+	"github.com/deepprobe/deepprobe/probes/internal/wire"
 )
+
+// Error is a non-2xx answer from Baggageclaim (or a redirect, which is never followed).
+type Error = wire.Error
+
+// ErrInvalidArgument matches errors for arguments refused before any request was sent.
+var ErrInvalidArgument = wire.ErrInvalidArgument
 
 // ErrNotFound matches (with errors.Is) an Error for an unknown volume: status 404 with
 // Baggageclaim's {"error":...} body, whatever the Content-Type (the server sends text/plain on
 // some routes). A router's bare "404 page not found" does not match.
 var ErrNotFound = errors.New("baggageclaim: volume not found")
 
-// ErrInvalidArgument matches errors for arguments refused before any request was sent.
-var ErrInvalidArgument = errors.New("invalid argument")
+// ErrGone matches every answer after which a destroy has nothing left to do: ErrNotFound.
+var ErrGone = wire.ErrGone
 
-// Error is a non-2xx answer from Baggageclaim.
-type Error struct {
-	// Route is the name of the call that failed (see Routes).
-	Route string
-	// StatusCode is the HTTP status of the answer.
-	StatusCode int
-	// Message is the "error" field of Baggageclaim's JSON error body, when it had one.
-	Message string
-	// Body is the start of a body that was not Baggageclaim's JSON error.
-	Body string
+// ErrStreamLimit is a stream-in refused for exceeding the volume streaming limit (403).
+var ErrStreamLimit = errors.New("baggageclaim: volume streaming limit exceeded")
+
+var api = wire.API{
+	Name:   "baggageclaim",
+	Routes: Routes,
+	ParseError: func(b []byte) (typ, message, handle string, ok bool) {
+		var body ErrorBody
+		if err := wire.DecodeStrict(b, &body); err != nil || body.Error == "" {
+			return "", "", "", false
+		}
+		return "", body.Error, "", true
+	},
+	Match: func(e *Error, target error) bool {
+		switch target {
+		case ErrNotFound, ErrGone:
+			return e.StatusCode == http.StatusNotFound && e.Message != ""
+		case ErrStreamLimit:
+			return e.StatusCode == http.StatusForbidden && e.Route == RouteStreamIn
+		}
+		return false
+	},
 }
 
-// Error implements error.
-func (e *Error) Error() string {
-	status := fmt.Sprintf("%d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	switch {
-	case e.Message != "":
-		return fmt.Sprintf("baggageclaim %s: %s: %s", e.Route, status, e.Message)
-	case e.Body != "":
-		return fmt.Sprintf("baggageclaim %s: %s: unexpected body %q", e.Route, status, e.Body)
-	default:
-		return fmt.Sprintf("baggageclaim %s: %s with an empty body", e.Route, status)
-	}
-}
-
-// Is reports whether e matches ErrNotFound.
-func (e *Error) Is(target error) bool {
-	return target == ErrNotFound && e.StatusCode == http.StatusNotFound && e.Message != ""
-}
-
-func invalid(route, field, reason string) error {
-	return fmt.Errorf("baggageclaim %s: %s %s: %w", route, field, reason, ErrInvalidArgument)
-}
+func invalid(route, field, reason string) error { return wire.Invalid(api.Name, route, field, reason) }

@@ -12,6 +12,7 @@ const (
 	RouteGet         = "get"
 	RouteList        = "list"
 	RouteSetProperty = "set_property"
+	RouteStreamIn    = "stream_in"
 	RouteDestroy     = "destroy"
 )
 
@@ -21,5 +22,6 @@ var Routes = routes.Table{
 	{Name: RouteList, Method: http.MethodGet, Path: "/volumes"},
 	{Name: RouteGet, Method: http.MethodGet, Path: "/volumes/:handle"},
 	{Name: RouteSetProperty, Method: http.MethodPut, Path: "/volumes/:handle/properties/:name"},
+	{Name: RouteStreamIn, Method: http.MethodPut, Path: "/volumes/:handle/stream-in"},
 	{Name: RouteDestroy, Method: http.MethodDelete, Path: "/volumes/:handle"},
 }

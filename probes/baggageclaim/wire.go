@@ -14,6 +14,12 @@ const (
 	StrategyImport = "import"
 )
 
+// Stream encodings Baggageclaim accepts in Content-Encoding; a missing one is a 400.
+const (
+	EncodingRaw  = "raw"  // an uncompressed tar
+	EncodingGzip = "gzip" // a gzip-compressed tar
+)
+
 // EmptyStrategy makes an empty volume.
 func EmptyStrategy() Strategy { return Strategy{Type: StrategyEmpty} }
 

@@ -8,20 +8,24 @@ type Spec struct {
 	// Handle names the container; it must not be empty (deepprobe never lets the server pick).
 	Handle string `json:"handle,omitempty"`
 	// GraceTime is how long Garden keeps the container after its last use; on the wire it is
-	// an integer number of nanoseconds. Some backends ignore it here: see Client.SetGraceTime.
+	// an integer number of nanoseconds. Only Guardian honours it here: see Client.SetGraceTime.
 	GraceTime time.Duration `json:"grace_time,omitempty"`
 	// RootFSPath is the container's root filesystem, "raw:///absolute/path".
 	RootFSPath string `json:"rootfs,omitempty"`
-	// Properties are string labels that Garden can filter containers by.
+	// Properties are string labels that Garden can filter containers by. Their names must
+	// hold only letters, digits, '_' and '.' to be filterable on every runtime.
 	Properties map[string]string `json:"properties,omitempty"`
 }
 
-// Capacity is Garden's answer to GET /capacity; backends may leave every field zero.
-type Capacity struct {
-	MemoryInBytes          uint64 `json:"memory_in_bytes,omitempty"`
-	DiskInBytes            uint64 `json:"disk_in_bytes,omitempty"`
-	SchedulableDiskInBytes uint64 `json:"schedulable_disk_in_bytes,omitempty"`
-	MaxContainers          uint64 `json:"max_containers,omitempty"`
+// ProcessSpec is the part of Garden's process spec that deepprobe sends, in the order and
+// form of Garden's own client (empty rlimits and image included).
+type ProcessSpec struct {
+	// Path is the executable, absolute inside the container's rootfs.
+	Path string `json:"path"`
+	// User is "uid:gid" (a rootfs without /etc/passwd runs fine as "0:0") or a user name.
+	User    string   `json:"user,omitempty"`
+	Rlimits struct{} `json:"rlimits"`
+	Image   struct{} `json:"image"`
 }
 
 // ErrorBody is the JSON body of every Garden error answer.
@@ -33,8 +37,14 @@ type ErrorBody struct {
 	Binary    string `json:"Binary"`
 }
 
-// TypeContainerNotFound is the ErrorBody.Type of an unknown handle.
-const TypeContainerNotFound = "ContainerNotFoundError"
+// ProcessPayload is one line of the newline-delimited JSON that Garden writes on a hijacked
+// process-run connection.
+type ProcessPayload struct {
+	ProcessID  string  `json:"process_id,omitempty"`
+	StreamID   string  `json:"stream_id,omitempty"`
+	ExitStatus *int    `json:"exit_status,omitempty"`
+	Error      *string `json:"error,omitempty"`
+}
 
 // createResponse is the body of a successful create.
 type createResponse struct {

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/internal/simserver"
+	"github.com/deepprobe/deepprobe/workersim/runtimes"
 )
 
 // Config configures a simulator.
@@ -31,6 +33,10 @@ type Config struct {
 	// StateDir holds the volumes, under volumes/live/<handle>/volume. When empty the simulator
 	// makes a temporary directory and removes it on Close; a given one is left in place.
 	StateDir string
+	// RealLatency delays every answer by the round trip recorded for Runtime's Baggageclaim
+	// routes (runtimes.Profile.Latency).
+	RealLatency bool
+	Runtime     string
 	// Logger receives a line per request; nil discards.
 	Logger *slog.Logger
 }
@@ -56,6 +62,7 @@ const (
 	msgGet     = "failed to get volume"
 	msgDestroy = "failed to destroy volume"
 	msgSetProp = "failed to set property on volume"
+	msgStream  = "failed to stream in to volume"
 )
 
 // NewServer starts a simulator.
@@ -79,13 +86,32 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.Faults = faults.NewInjector(baggageclaim.Routes.Names(), faults.Responses{
 		Error:    func(w http.ResponseWriter, status int, msg string) { writeTextError(w, status, msg) },
+		// The real server's errors are generic: a full disk reads like any other failure.
 		DiskFull: func(w http.ResponseWriter) { writeTextError(w, http.StatusInternalServerError, msgCreate) },
 	})
+	if cfg.RealLatency {
+		name := cfg.Runtime
+		if name == "" {
+			name = runtimes.Default
+		}
+		profile, err := runtimes.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("baggageclaimsim: %w", err)
+		}
+		latency := map[string]time.Duration{}
+		for route, d := range profile.Latency {
+			if r, ok := strings.CutPrefix(route, "baggageclaim."); ok {
+				latency[r] = d
+			}
+		}
+		s.Faults.SetBaseLatency(latency)
+	}
 	mux := routes.NewMux(baggageclaim.Routes, map[string]routes.HandlerFunc{
 		baggageclaim.RouteCreate:      s.create,
 		baggageclaim.RouteList:        s.list,
 		baggageclaim.RouteGet:         s.get,
 		baggageclaim.RouteSetProperty: s.setProperty,
+		baggageclaim.RouteStreamIn:    s.streamIn,
 		baggageclaim.RouteDestroy:     s.destroy,
 	}, s.Faults.Intercept)
 	logger := cfg.Logger

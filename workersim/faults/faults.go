@@ -97,6 +97,20 @@ type Injector struct {
 	mu     sync.Mutex
 	faults map[string]Fault
 	calls  map[string]int64
+	base   map[string]time.Duration // latency of every call, by route (real-runtime speed)
+}
+
+// SetBaseLatency delays every call on a route by latency[route] before any fault applies, so
+// that a simulator answers at the speed recorded for a real runtime. Unknown routes are ignored.
+func (in *Injector) SetBaseLatency(latency map[string]time.Duration) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.base = map[string]time.Duration{}
+	for r, d := range latency {
+		if in.known(r) && d > 0 {
+			in.base[r] = d
+		}
+	}
 }
 
 // NewInjector returns an Injector for the named routes.
@@ -193,14 +207,18 @@ func (in *Injector) take(route string) (Fault, bool) {
 	defer in.mu.Unlock()
 	in.calls[route]++
 	f, ok := in.faults[route]
+	if base := in.base[route]; base > 0 {
+		f.Latency += Duration(base)
+		ok = true
+	}
 	if !ok {
 		return Fault{}, false
 	}
-	if f.Times > 0 {
+	if _, injected := in.faults[route]; injected && f.Times > 0 {
 		if f.Times == 1 {
 			delete(in.faults, route)
 		} else {
-			f2 := f
+			f2 := in.faults[route]
 			f2.Times--
 			in.faults[route] = f2
 		}

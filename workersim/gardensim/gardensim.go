@@ -2,6 +2,7 @@ package gardensim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -14,38 +15,71 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/deepprobe/deepprobe/internal/routes"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/internal/simserver"
+	"github.com/deepprobe/deepprobe/workersim/runtimes"
 )
 
-// Config configures a simulator. The zero Config behaves like houdini, except that a rootfs
-// without etc/ is accepted, as runc-based runtimes do.
+// Config configures a simulator.
 type Config struct {
 	// Addr is the listen address; default "127.0.0.1:0".
 	Addr string
-	// HonourSpecGraceTime arms the reaper from the create spec's grace_time too, as Guardian
-	// does. By default only PUT grace_time arms it, as on houdini and Concourse's containerd.
-	HonourSpecGraceTime bool
-	// RequireRootFSEtc fails creates whose raw:// rootfs has no etc/ directory, as houdini does.
-	RequireRootFSEtc bool
-	// RejectDuplicateHandles answers 500 to a create with a handle in use, as Guardian does;
-	// by default the new container replaces the old one, as houdini does.
-	RejectDuplicateHandles bool
-	// MaxContainers fails creates beyond this many containers; 0 means no limit.
+	// Runtime is the profile to answer like (runtimes.Lookup); default containerd, what
+	// Concourse users run.
+	Runtime string
+	// MaxContainers overrides the profile's container limit; negative means no limit.
 	MaxContainers int
+	// RealLatency delays every answer by the round trip recorded for the profile's route.
+	RealLatency bool
 	// Logger receives a line per request and per reaped container; nil discards.
 	Logger *slog.Logger
+}
+
+// Process behaviours (Behaviour.Process).
+const (
+	ProcessOK         = ""            // exit 0 when the path exists and is executable
+	ProcessHang       = "hang"        // 201, the first payload, then nothing until the caller goes away
+	ProcessExit       = "exit"        // exit with Behaviour.ExitStatus
+	ProcessExecFailed = "exec_failed" // 500, the runtime's exec-failure message
+	ProcessCut        = "cut"         // 201, the first payload, then close without an exit status
+)
+
+// Behaviour is what the simulator does beyond its profile; it is set with SetBehaviour or over
+// the admin endpoint (PUT /behaviour).
+type Behaviour struct {
+	// ReaperRaceEvery makes every Nth PUT grace_time arm the reaper with no countdown, as
+	// Garden's grace-time reaper race does on containerd: the container is destroyed a few
+	// milliseconds later, and a DELETE meanwhile answers 500 "container already being
+	// destroyed". 0 disables it.
+	ReaperRaceEvery int `json:"reaper_race_every,omitempty"`
+	// Process is how process runs end (Process* constants); ExitStatus goes with ProcessExit.
+	Process    string `json:"process,omitempty"`
+	ExitStatus int    `json:"exit_status,omitempty"`
+}
+
+func (b Behaviour) validate() error {
+	switch b.Process {
+	case ProcessOK, ProcessHang, ProcessExit, ProcessExecFailed, ProcessCut:
+	default:
+		return fmt.Errorf("process must be one of \"\", hang, exit, exec_failed, cut; got %q", b.Process)
+	}
+	if b.ReaperRaceEvery < 0 {
+		return errors.New("reaper_race_every must not be negative")
+	}
+	return nil
 }
 
 type container struct {
 	handle     string
 	properties map[string]string
 	rootfs     string
-	createdAt  time.Time
 	graceTime  time.Duration
 	reaper     *time.Timer
+	destroying bool
 }
 
 // Server is a running Garden simulator.
@@ -54,27 +88,54 @@ type Server struct {
 	URL string
 	// Faults holds the injected faults and call counters, by route name (garden.Route*).
 	Faults *faults.Injector
+	// Profile is the runtime the simulator answers like.
+	Profile runtimes.Profile
 
-	cfg    Config
-	logger *slog.Logger
-	srv    *simserver.Server
+	maxContainers int
+	logger        *slog.Logger
+	srv           *simserver.Server
+	stop          chan struct{}
 
 	mu         sync.Mutex
 	closed     bool
+	behaviour  Behaviour
+	graceCalls int
 	containers map[string]*container
 	nextHandle uint64
+	nextStream int
 }
 
 // NewServer starts a simulator.
 func NewServer(cfg Config) (*Server, error) {
+	name := cfg.Runtime
+	if name == "" {
+		name = runtimes.Default
+	}
+	profile, err := runtimes.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("gardensim: %w", err)
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, logger: logger, containers: map[string]*container{}, nextHandle: uint64(time.Now().UnixNano())}
-	s.Faults = faults.NewInjector(garden.Routes.Names(), faults.Responses{Error: func(w http.ResponseWriter, status int, msg string) {
-		writeError(w, status, garden.ErrorBody{Message: msg})
-	}})
+	s := &Server{Profile: profile, logger: logger, containers: map[string]*container{}, stop: make(chan struct{}),
+		maxContainers: profile.MaxContainers, nextHandle: uint64(time.Now().UnixNano()), nextStream: 1}
+	switch {
+	case cfg.MaxContainers < 0:
+		s.maxContainers = 0
+	case cfg.MaxContainers > 0:
+		s.maxContainers = cfg.MaxContainers
+	}
+	s.Faults = faults.NewInjector(garden.Routes.Names(), faults.Responses{
+		Error: func(w http.ResponseWriter, status int, msg string) { writeError(w, status, garden.ErrorBody{Message: msg}) },
+		DiskFull: func(w http.ResponseWriter) {
+			writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: "new container: write /var/lib/concourse: no space left on device"})
+		},
+	})
+	if cfg.RealLatency {
+		s.Faults.SetBaseLatency(profile.Latency)
+	}
 	mux := routes.NewMux(garden.Routes, map[string]routes.HandlerFunc{
 		garden.RoutePing:       s.ping,
 		garden.RouteCapacity:   s.capacity,
@@ -83,9 +144,10 @@ func NewServer(cfg Config) (*Server, error) {
 		garden.RouteInfo:       s.info,
 		garden.RouteProperties: s.properties,
 		garden.RouteGraceTime:  s.setGraceTime,
+		garden.RouteRun:        s.run,
 		garden.RouteDestroy:    s.destroy,
 	}, s.Faults.Intercept)
-	srv, err := simserver.Start(cfg.Addr, mux, s.Faults, logger.With("sim", "garden"))
+	srv, err := simserver.Start(cfg.Addr, mux, s.Faults, logger.With("sim", "garden", "runtime", profile.Name))
 	if err != nil {
 		return nil, fmt.Errorf("gardensim: %w", err)
 	}
@@ -103,7 +165,19 @@ func (s *Server) Close() {
 		}
 	}
 	s.mu.Unlock()
+	close(s.stop)
 	s.srv.Close()
+}
+
+// SetBehaviour replaces the simulator's behaviour.
+func (s *Server) SetBehaviour(b Behaviour) error {
+	if err := b.validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.behaviour = b
+	return nil
 }
 
 // Handles returns the handles of every container, sorted.
@@ -113,8 +187,8 @@ func (s *Server) Handles() []string {
 	return slices.Sorted(maps.Keys(s.containers))
 }
 
-// AdminHandler serves the fault knobs (see faults.Injector.AdminHandler) and
-// GET /containers, the simulator's containers with their properties.
+// AdminHandler serves the fault knobs (see faults.Injector.AdminHandler), GET /containers
+// (the simulator's containers with their properties) and PUT /behaviour (a Behaviour).
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Faults.AdminHandler())
@@ -126,6 +200,20 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("PUT /behaviour", func(w http.ResponseWriter, r *http.Request) {
+		var b Behaviour
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&b)
+		if err == nil {
+			err = s.SetBehaviour(b)
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "behaviour: " + err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	return mux
 }
@@ -140,12 +228,21 @@ func writeError(w http.ResponseWriter, status int, body garden.ErrorBody) {
 	writeJSON(w, status, body)
 }
 
-func notFound(w http.ResponseWriter, handle string) {
-	writeError(w, http.StatusNotFound, garden.ErrorBody{
-		Type:    garden.TypeContainerNotFound,
-		Message: "unknown handle: " + handle,
-		Handle:  handle,
-	})
+// unknown answers a call on an unknown handle as the profile's runtime does.
+func (s *Server) unknown(w http.ResponseWriter, handle string) {
+	body := garden.ErrorBody{Type: s.Profile.UnknownHandleType, Message: s.Profile.UnknownHandleMessage(handle)}
+	if s.Profile.UnknownHandleType != "" {
+		body.Handle = handle
+	}
+	writeError(w, s.Profile.UnknownHandleStatus, body)
+}
+
+func (s *Server) notImplemented(w http.ResponseWriter) bool {
+	if s.Profile.CapacityImplemented {
+		return false
+	}
+	writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: "not implemented"})
+	return true
 }
 
 func (s *Server) ping(w http.ResponseWriter, r *http.Request, _ routes.Params) {
@@ -153,7 +250,14 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request, _ routes.Params) {
 }
 
 func (s *Server) capacity(w http.ResponseWriter, r *http.Request, _ routes.Params) {
-	writeJSON(w, http.StatusOK, garden.Capacity{MaxContainers: uint64(s.cfg.MaxContainers)})
+	if s.notImplemented(w) {
+		return
+	}
+	out := map[string]uint64{}
+	if s.maxContainers > 0 {
+		out["max_containers"] = uint64(s.maxContainers)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // spec is the create body as the server reads it: grace_time in nanoseconds.
@@ -176,7 +280,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ routes.Params)
 			writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: "unsupported rootfs uri (must be raw://): " + sp.RootFSPath})
 			return
 		}
-		if s.cfg.RequireRootFSEtc {
+		if s.Profile.RequireRootFSEtc {
 			target := filepath.Join(p, "etc", "resolv.conf")
 			if _, err := os.Stat(filepath.Join(p, "etc")); err != nil {
 				writeError(w, http.StatusInternalServerError, garden.ErrorBody{
@@ -193,21 +297,24 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ routes.Params)
 		sp.Handle = fmt.Sprintf("%011s", strconv.FormatUint(s.nextHandle%(1<<55), 32))
 	}
 	old, exists := s.containers[sp.Handle]
-	if exists && s.cfg.RejectDuplicateHandles {
-		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: fmt.Sprintf("Handle '%s' already in use", sp.Handle)})
+	if exists && s.Profile.DuplicateMessage != nil {
+		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: s.Profile.DuplicateMessage(sp.Handle)})
 		return
 	}
-	if !exists && s.cfg.MaxContainers > 0 && len(s.containers) >= s.cfg.MaxContainers {
-		writeError(w, http.StatusInternalServerError, garden.ErrorBody{
-			Message: fmt.Sprintf("max containers reached: %d", s.cfg.MaxContainers)})
+	if !exists && s.maxContainers > 0 && len(s.containers) >= s.maxContainers {
+		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: s.Profile.MaxContainersMessage})
 		return
 	}
 	if exists && old.reaper != nil {
 		old.reaper.Stop()
 	}
-	c := &container{handle: sp.Handle, properties: sp.Properties, rootfs: sp.RootFSPath, createdAt: time.Now()}
+	props := maps.Clone(sp.Properties)
+	if props == nil {
+		props = map[string]string{}
+	}
+	c := &container{handle: sp.Handle, properties: props, rootfs: sp.RootFSPath}
 	s.containers[sp.Handle] = c
-	if s.cfg.HonourSpecGraceTime && sp.GraceTime > 0 {
+	if s.Profile.HonourSpecGraceTime && sp.GraceTime > 0 {
 		s.armLocked(c, time.Duration(sp.GraceTime))
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"Handle": sp.Handle})
@@ -224,7 +331,7 @@ func (s *Server) armLocked(c *container, graceTime time.Duration) {
 
 // touchLocked restarts c's countdown, as any per-container call does on the real server.
 func (s *Server) touchLocked(c *container) {
-	if c.reaper != nil {
+	if c.reaper != nil && !c.destroying {
 		c.reaper.Reset(c.graceTime)
 	}
 }
@@ -241,6 +348,16 @@ func (s *Server) reap(c *container) {
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, _ routes.Params) {
 	q := r.URL.Query()
+	if s.Profile.RejectsHyphenFilterKey {
+		for _, k := range slices.Sorted(maps.Keys(q)) {
+			if before, after, ok := strings.Cut(k, "-"); ok {
+				writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: fmt.Sprintf(
+					"list containers: filters: parse error: [labels.%s >|-|< %s.0==%s]: expected an operator (\"==\"|\"!=\"|\"~=\"): invalid argument: invalid argument",
+					before, after, q.Get(k))})
+				return
+			}
+		}
+	}
 	s.mu.Lock()
 	handles := []string{}
 	for h, c := range s.containers {
@@ -264,13 +381,13 @@ func matches(props map[string]string, q map[string][]string) bool {
 	return true
 }
 
-// lookup finds a container and restarts its countdown, or answers 404.
+// lookup finds a container and restarts its countdown, or answers as for an unknown handle.
 func (s *Server) lookup(w http.ResponseWriter, handle string) (*container, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.containers[handle]
 	if !ok {
-		notFound(w, handle)
+		s.unknown(w, handle)
 		return nil, false
 	}
 	s.touchLocked(c)
@@ -284,6 +401,9 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request, p routes.Params) {
 	if _, ok := s.lookup(w, p["handle"]); !ok {
 		return
 	}
+	if s.notImplemented(w) {
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(emptyInfo))
 }
@@ -293,10 +413,9 @@ func (s *Server) properties(w http.ResponseWriter, r *http.Request, p routes.Par
 	if !ok {
 		return
 	}
-	props := c.properties
-	if props == nil {
-		props = map[string]string{}
-	}
+	s.mu.Lock()
+	props := maps.Clone(c.properties)
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, props)
 }
 
@@ -310,10 +429,21 @@ func (s *Server) setGraceTime(w http.ResponseWriter, r *http.Request, p routes.P
 	defer s.mu.Unlock()
 	c, ok := s.containers[p["handle"]]
 	if !ok {
-		notFound(w, p["handle"])
+		s.unknown(w, p["handle"])
 		return
 	}
-	if ns > 0 {
+	if s.Profile.GraceTimeProperty != "" {
+		c.properties[s.Profile.GraceTimeProperty] = strconv.FormatInt(ns, 10)
+	}
+	s.graceCalls++
+	if n := s.behaviour.ReaperRaceEvery; n > 0 && s.graceCalls%n == 0 {
+		// The reaper was armed with no countdown: it is destroying the container now.
+		c.destroying = true
+		if c.reaper != nil {
+			c.reaper.Stop()
+		}
+		c.reaper = time.AfterFunc(5*time.Millisecond, func() { s.reap(c) })
+	} else if ns > 0 {
 		s.armLocked(c, time.Duration(ns))
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -323,8 +453,12 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request, p routes.Params
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.containers[p["handle"]]
-	if !ok {
-		notFound(w, p["handle"])
+	switch {
+	case !ok:
+		s.unknown(w, p["handle"])
+		return
+	case c.destroying:
+		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: "container already being destroyed"})
 		return
 	}
 	if c.reaper != nil {
@@ -332,4 +466,82 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request, p routes.Params
 	}
 	delete(s.containers, c.handle)
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// processSpec is the process-run body as the server reads it.
+type processSpec struct {
+	Path string `json:"path"`
+	User string `json:"user"`
+}
+
+// run starts a "process": it checks that the path is an executable file in the container's
+// rootfs (it runs nothing), then answers as Garden does: 201 Created with a
+// Transfer-Encoding: chunked header, and on the hijacked connection newline-delimited JSON
+// payloads that are not chunked, then it closes the connection.
+func (s *Server) run(w http.ResponseWriter, r *http.Request, p routes.Params) {
+	var ps processSpec
+	if err := json.NewDecoder(r.Body).Decode(&ps); err != nil {
+		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: err.Error()})
+		return
+	}
+	c, ok := s.lookup(w, p["handle"])
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	b := s.behaviour
+	stream := s.nextStream
+	s.nextStream++
+	s.mu.Unlock()
+	if b.Process == ProcessExecFailed || !executable(c.rootfs, ps.Path) {
+		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: s.Profile.ExecFailedMessage(ps.Path)})
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: "cannot hijack the connection"})
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	id := uuid.NewString()
+	fmt.Fprintf(buf, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nDate: %s\r\nTransfer-Encoding: chunked\r\n\r\n",
+		time.Now().UTC().Format(http.TimeFormat))
+	fmt.Fprintf(buf, "{\"process_id\":%q,\"stream_id\":\"%d\"}\n", id, stream)
+	_ = buf.Flush()
+	switch b.Process {
+	case ProcessHang:
+		// Hold the connection until the caller goes away or the simulator closes.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = conn.Read(make([]byte, 1))
+		}()
+		select {
+		case <-done:
+		case <-s.stop:
+		}
+		return
+	case ProcessCut:
+		return
+	}
+	status := 0
+	if b.Process == ProcessExit {
+		status = b.ExitStatus
+	}
+	fmt.Fprintf(buf, "{\"process_id\":%q,\"exit_status\":%d}\n", id, status)
+	_ = buf.Flush()
+}
+
+// executable reports whether path is an executable regular file inside the raw:// rootfs.
+func executable(rootfs, path string) bool {
+	dir, ok := strings.CutPrefix(rootfs, "raw://")
+	if !ok || !filepath.IsAbs(path) || strings.Contains(path, "..") {
+		return false
+	}
+	info, err := os.Stat(filepath.Join(dir, path))
+	return err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0
 }

@@ -18,15 +18,80 @@ import (
 // MaxBody is the most of an answer's body that is read; a longer body is an error.
 const MaxBody = 4 << 20
 
+// ErrInvalidArgument matches errors for arguments refused before any request was sent.
+var ErrInvalidArgument = errors.New("invalid argument")
+
+// ErrGone matches an answer that says the resource is not there (any more), or is being
+// removed by the server itself: on a destroy, the work is done. Each API says which answers
+// those are (API.Match); a router's bare 404 never is.
+var ErrGone = errors.New("already gone")
+
+// API is what differs between Garden and Baggageclaim on the wire.
+type API struct {
+	// Name prefixes every error ("garden", "baggageclaim").
+	Name string
+	// Routes are the API's routes, by name.
+	Routes routes.Table
+	// ParseError reads the API's JSON error body; ok is false when b is not one.
+	ParseError func(b []byte) (typ, message, handle string, ok bool)
+	// Match tells whether an error answer matches a sentinel (ErrGone, or one of the API's own).
+	Match func(e *Error, target error) bool
+}
+
 // Response is a read answer.
 type Response struct {
 	StatusCode  int
 	ContentType string
+	Location    string
 	Body        []byte
 }
 
 // OK reports a 2xx status.
 func (r Response) OK() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
+
+// Error is a non-2xx answer from a server, whatever its body.
+type Error struct {
+	// API and Route name the call ("garden", "destroy").
+	API, Route string
+	// StatusCode is the HTTP status of the answer.
+	StatusCode int
+	// Type (Garden only), Message and Handle come from the API's JSON error body, when it had one.
+	Type, Message, Handle string
+	// Requested is the handle the request was about, if any.
+	Requested string
+	// Body is the start of a body that was not the API's JSON error, for the operator to read.
+	Body string
+	// Location is where a redirect pointed; redirects are never followed.
+	Location string
+
+	match func(e *Error, target error) bool
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	status := fmt.Sprintf("%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	prefix := e.API + " " + e.Route + ": " + status
+	switch {
+	case e.StatusCode >= 300 && e.StatusCode < 400:
+		return fmt.Sprintf("%s: redirect to %q refused (a worker's daemons never redirect)", prefix, e.Location)
+	case e.Message != "" && e.Type != "":
+		return fmt.Sprintf("%s: %s: %s", prefix, e.Type, e.Message)
+	case e.Message != "":
+		return fmt.Sprintf("%s: %s", prefix, e.Message)
+	case e.Body != "":
+		return fmt.Sprintf("%s: unexpected body %q", prefix, e.Body)
+	default:
+		return prefix + " with an empty body"
+	}
+}
+
+// Is matches the API's sentinels (see API.Match).
+func (e *Error) Is(target error) bool { return e.match != nil && e.match(e, target) }
+
+// Invalid is the error for an argument refused before anything was sent.
+func Invalid(api, route, field, reason string) error {
+	return fmt.Errorf("%s %s: %s %s: %w", api, route, field, reason, ErrInvalidArgument)
+}
 
 // parseBase checks that base is an absolute http(s) URL with a host and no query, and returns
 // it without a trailing slash.
@@ -41,78 +106,131 @@ func parseBase(base string) (*url.URL, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("invalid URL %q: no host", base)
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("invalid URL %q: must not have a query or fragment", base)
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("invalid URL %q: must not have a query, fragment or user", base)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
 }
 
-// Endpoint is one server: its base URL and the HTTP client to reach it.
+// Endpoint is one server of an API: its base URL and the HTTP client to reach it.
 type Endpoint struct {
+	api  API
 	base *url.URL
 	http *http.Client
 }
 
-// NewEndpoint checks baseURL (see parseBase); a nil hc means http.DefaultClient.
-func NewEndpoint(baseURL string, hc *http.Client) (*Endpoint, error) {
+// NewEndpoint checks baseURL (see parseBase); a nil hc means a client on Go's default
+// transport. The client is copied so that redirects are never followed: a 3xx is an error.
+func NewEndpoint(api API, baseURL string, hc *http.Client) (*Endpoint, error) {
 	u, err := parseBase(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", api.Name, err)
+	}
+	c := http.Client{}
+	if hc != nil {
+		c = *hc
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Endpoint{api: api, base: u, http: &c}, nil
+}
+
+// Request is one call: a route with its path parameters and query, and at most one body.
+type Request struct {
+	Route  string
+	Params []string
+	Query  url.Values
+	// JSON, when not nil, is marshalled as the body (Content-Type application/json).
+	JSON any
+	// Body, when not nil, is sent as it is, with ContentEncoding and ContentType if set.
+	Body            io.Reader
+	ContentEncoding string
+	ContentType     string
+}
+
+// handle is the first path parameter, which is always a handle in these APIs.
+func (r Request) handle() string {
+	if len(r.Params) > 0 {
+		return r.Params[0]
+	}
+	return ""
+}
+
+// Call sends req and returns the body of a 2xx answer; any other answer is an *Error.
+func (e *Endpoint) Call(ctx context.Context, req Request) ([]byte, error) {
+	hreq, err := e.build(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Endpoint{base: u, http: hc}, nil
-}
-
-// ErrEmptyParam is returned by Do when a path parameter (a handle) is empty.
-var ErrEmptyParam = errors.New("empty path parameter")
-
-// Do sends the request of route with its path parameters, query and JSON body, and reads the
-// answer, whatever its status.
-func (e *Endpoint) Do(ctx context.Context, r routes.Route, params []string, query url.Values, body any) (Response, error) {
-	p, err := r.BuildPath(params...)
+	resp, err := e.http.Do(hreq)
 	if err != nil {
-		return Response{}, fmt.Errorf("%w: %v", ErrEmptyParam, err)
-	}
-	return call(ctx, e.http, e.base, r.Method, p, query, body)
-}
-
-// call sends method to base+path (with query, if any) and reads the answer. body, when not
-// nil, is marshalled as JSON without a trailing newline, as Go clients send it.
-func call(ctx context.Context, hc *http.Client, base *url.URL, method, path string, query url.Values, body any) (Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return Response{}, fmt.Errorf("encoding request: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	// path is already escaped (routes.BuildPath): it is the RawPath, and Path its unescaped form,
-	// so that a handle with a space or a slash reaches the server escaped exactly once.
-	u := *base
-	u.RawPath = base.EscapedPath() + path
-	p, err := url.PathUnescape(u.RawPath)
-	if err != nil {
-		return Response{}, fmt.Errorf("request path %q: %w", u.RawPath, err)
-	}
-	u.Path = p
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return Response{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return Response{}, err
+		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, err)
 	}
 	defer resp.Body.Close()
+	r, err := readResponse(resp)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, err)
+	}
+	if !r.OK() {
+		return nil, e.decodeError(req, r)
+	}
+	return r.Body, nil
+}
+
+// Decode decodes a 2xx body into v, naming the call when the server sent something else.
+func (e *Endpoint) Decode(route string, b []byte, v any) error {
+	if err := DecodeStrict(b, v); err != nil {
+		return fmt.Errorf("%s %s: undecodable answer %q: %w", e.api.Name, route, Snippet(b, 256), err)
+	}
+	return nil
+}
+
+// build makes the HTTP request of req, escaping each path parameter exactly once.
+func (e *Endpoint) build(ctx context.Context, req Request) (*http.Request, error) {
+	r := e.api.Routes.Find(req.Route)
+	for _, p := range req.Params {
+		if p == "" {
+			return nil, Invalid(e.api.Name, req.Route, "handle", "must not be empty")
+		}
+	}
+	p, err := r.BuildPath(req.Params...)
+	if err != nil {
+		return nil, Invalid(e.api.Name, req.Route, "path", err.Error())
+	}
+	body := req.Body
+	if req.JSON != nil {
+		b, err := json.Marshal(req.JSON)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: encoding request: %w", e.api.Name, req.Route, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	// p is already escaped (routes.BuildPath): it is the RawPath, and Path its unescaped form.
+	u := *e.base
+	u.RawPath = e.base.EscapedPath() + p
+	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
+		return nil, fmt.Errorf("%s %s: request path %q: %w", e.api.Name, req.Route, u.RawPath, err)
+	}
+	u.RawQuery = req.Query.Encode()
+	hreq, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, err)
+	}
+	switch {
+	case req.JSON != nil:
+		hreq.Header.Set("Content-Type", "application/json")
+	case req.ContentType != "":
+		hreq.Header.Set("Content-Type", req.ContentType)
+	}
+	if req.ContentEncoding != "" {
+		hreq.Header.Set("Content-Encoding", req.ContentEncoding)
+	}
+	return hreq, nil
+}
+
+// readResponse reads an answer, its body bounded by MaxBody.
+func readResponse(resp *http.Response) (Response, error) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil {
 		return Response{}, fmt.Errorf("reading %d answer: %w", resp.StatusCode, err)
@@ -120,7 +238,20 @@ func call(ctx context.Context, hc *http.Client, base *url.URL, method, path stri
 	if len(b) > MaxBody {
 		return Response{}, fmt.Errorf("%d answer body is larger than %d bytes", resp.StatusCode, MaxBody)
 	}
-	return Response{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b}, nil
+	return Response{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"),
+		Location: resp.Header.Get("Location"), Body: b}, nil
+}
+
+// decodeError turns a non-2xx answer into an *Error, whatever its body.
+func (e *Endpoint) decodeError(req Request, r Response) *Error {
+	err := &Error{API: e.api.Name, Route: req.Route, StatusCode: r.StatusCode, Requested: req.handle(),
+		Location: r.Location, match: e.api.Match}
+	if typ, msg, handle, ok := e.api.ParseError(r.Body); ok {
+		err.Type, err.Message, err.Handle = typ, msg, handle
+		return err
+	}
+	err.Body = Snippet(r.Body, 256)
+	return err
 }
 
 // Snippet returns the start of b as printable text, at most n bytes, marking a cut with "...".

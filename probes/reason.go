@@ -1,0 +1,87 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/garden"
+)
+
+// Reason says in one word why a stage failed, from a small fixed set, so that an operator and
+// an alert can tell a wedged runtime from a full disk. It is a metrics label.
+type Reason string
+
+// Reasons a stage fails.
+const (
+	// ReasonTimeout: the stage ran out of its time limit (a hung or very slow daemon).
+	ReasonTimeout Reason = "timeout"
+	// ReasonRefused: nothing listens at the daemon's address.
+	ReasonRefused Reason = "refused"
+	// ReasonConnectionLost: the connection broke before an answer (reset, closed).
+	ReasonConnectionLost Reason = "connection_lost"
+	// ReasonUpstreamError: the daemon answered with an error status.
+	ReasonUpstreamError Reason = "upstream_error"
+	// ReasonBadAnswer: an answer deepprobe cannot accept (a redirect, an undecodable body,
+	// another handle, a volume path that cannot be a volume).
+	ReasonBadAnswer Reason = "bad_answer"
+	// ReasonNotFound: the resource vanished under the workload.
+	ReasonNotFound Reason = "not_found"
+	// ReasonMaxContainers: the worker is at its container limit: full, not broken.
+	ReasonMaxContainers Reason = "max_containers"
+	// ReasonDiskFull: the daemon said "no space left on device".
+	ReasonDiskFull Reason = "disk_full"
+	// ReasonExecFailed: the process could not be started in the container.
+	ReasonExecFailed Reason = "exec_failed"
+	// ReasonNonzeroExit: the process ran and exited with a status other than 0.
+	ReasonNonzeroExit Reason = "nonzero_exit"
+	// ReasonStreamCut: the process's stream ended before its exit status.
+	ReasonStreamCut Reason = "stream_cut"
+	// ReasonCancelled: deepprobe was shutting down.
+	ReasonCancelled Reason = "cancelled"
+)
+
+// Reasons lists every Reason, for metrics that must exist before the first failure.
+var Reasons = []Reason{ReasonTimeout, ReasonRefused, ReasonConnectionLost, ReasonUpstreamError, ReasonBadAnswer,
+	ReasonNotFound, ReasonMaxContainers, ReasonDiskFull, ReasonExecFailed, ReasonNonzeroExit, ReasonStreamCut, ReasonCancelled}
+
+// Classify returns the Reason for a stage's error; nil has none.
+func Classify(err error) Reason {
+	var exit *garden.ExitError
+	var opErr *net.OpError
+	var upstream *garden.Error // the same type as *baggageclaim.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.Is(err, context.Canceled):
+		return ReasonCancelled
+	case errors.Is(err, garden.ErrMaxContainers):
+		return ReasonMaxContainers
+	case strings.Contains(err.Error(), "no space left on device"):
+		return ReasonDiskFull
+	case errors.Is(err, garden.ErrExecFailed):
+		return ReasonExecFailed
+	case errors.As(err, &exit):
+		return ReasonNonzeroExit
+	case errors.Is(err, garden.ErrStreamCut):
+		return ReasonStreamCut
+	case errors.Is(err, garden.ErrNotFound) || errors.Is(err, baggageclaim.ErrNotFound):
+		return ReasonNotFound
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ReasonRefused
+	case errors.As(err, &upstream) && upstream.StatusCode >= 300 && upstream.StatusCode < 400:
+		return ReasonBadAnswer
+	case errors.As(err, &upstream):
+		return ReasonUpstreamError
+	case errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+		return ReasonConnectionLost
+	default:
+		return ReasonBadAnswer
+	}
+}

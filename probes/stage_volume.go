@@ -1,0 +1,43 @@
+package probes
+
+import (
+	"context"
+	"errors"
+
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+)
+
+// Stage names of the volume's life.
+const (
+	StageVolumeCreate  = "volume.create"
+	StageVolumeDestroy = "volume.destroy"
+)
+
+// volumeStage creates the run's volume: empty, or imported from cfg.RootFSImportPath. Its undo
+// destroys it; an unknown volume is already gone, which passes.
+func volumeStage(cfg WorkloadConfig) Stage {
+	b := cfg.Baggageclaim
+	return Stage{
+		Name:      StageVolumeCreate,
+		Component: Baggageclaim,
+		Do: func(ctx context.Context, r *Run) error {
+			strategy := baggageclaim.EmptyStrategy()
+			if cfg.RootFSImportPath != "" {
+				strategy = baggageclaim.ImportStrategy(cfg.RootFSImportPath)
+			}
+			var err error
+			r.Volume, err = b.CreateVolume(ctx, baggageclaim.Request{Handle: r.Handle, Strategy: strategy, Properties: r.Properties})
+			return err
+		},
+		Undo: &Stage{
+			Name:      StageVolumeDestroy,
+			Component: Baggageclaim,
+			Do: func(ctx context.Context, r *Run) error {
+				if err := b.Destroy(ctx, r.Handle); err != nil && !errors.Is(err, baggageclaim.ErrGone) {
+					return err
+				}
+				return nil
+			},
+		},
+	}
+}
