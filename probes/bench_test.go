@@ -26,8 +26,8 @@ func BenchmarkWorkload(b *testing.B) {
 // BenchmarkProberCachedCheck is what every request costs while a result is cached.
 func BenchmarkProberCachedCheck(b *testing.B) {
 	p, err := probes.NewProber(probes.ProberConfig{
-		Run:         func(context.Context) probes.Result { return probes.Result{} },
-		MinInterval: time.Hour,
+		Run:    func(context.Context) probes.Result { return probes.Result{} },
+		Timing: probes.Timing{MinInterval: time.Hour},
 	})
 	if err != nil {
 		b.Fatal(err)

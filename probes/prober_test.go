@@ -84,7 +84,7 @@ func checkAsync(ctx context.Context, p *probes.Prober) chan checkResult {
 
 func TestProberCoalescesAndCaches(t *testing.T) {
 	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
-	p, reg := newProber(t, w, clock, probes.ProberConfig{MinInterval: 5 * time.Second})
+	p, reg := newProber(t, w, clock, probes.ProberConfig{Timing: probes.Timing{MinInterval: 5 * time.Second}})
 	ctx := context.Background()
 
 	first := checkAsync(ctx, p)
@@ -155,8 +155,8 @@ func TestProberCallerTimeoutLeavesWorkloadRunning(t *testing.T) {
 
 func TestProberTimeoutNamesTheRunningStage(t *testing.T) {
 	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
-	p, _ := newProber(t, w, clock, probes.ProberConfig{Running: func() (string, time.Duration, bool) {
-		return probes.StageContainerCreate, 3 * time.Second, true
+	p, _ := newProber(t, w, clock, probes.ProberConfig{Running: func() (probes.Progress, bool) {
+		return probes.Progress{Stage: probes.StageContainerCreate, Elapsed: 3 * time.Second, Limit: 5 * time.Second}, true
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := checkAsync(ctx, p)
@@ -164,7 +164,8 @@ func TestProberTimeoutNamesTheRunningStage(t *testing.T) {
 	cancel()
 	r := <-ch
 	var te *probes.TimeoutError
-	if !errors.Is(r.err, probes.ErrTimeout) || !errors.As(r.err, &te) || te.Stage != probes.StageContainerCreate || te.Elapsed != 3*time.Second {
+	if !errors.Is(r.err, probes.ErrTimeout) || !errors.As(r.err, &te) || te.InFlight == nil || te.InFlight.Stage != probes.StageContainerCreate ||
+		te.InFlight.Elapsed != 3*time.Second || te.PastLimit || te.Why != "no result yet" {
 		t.Fatalf("err = %v", r.err)
 	}
 	w.release <- passed()
@@ -172,7 +173,7 @@ func TestProberTimeoutNamesTheRunningStage(t *testing.T) {
 
 func TestProberFailureThreshold(t *testing.T) {
 	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
-	p, _ := newProber(t, w, clock, probes.ProberConfig{FailureThreshold: 3, MinInterval: time.Second})
+	p, _ := newProber(t, w, clock, probes.ProberConfig{FailureThreshold: 3, Timing: probes.Timing{MinInterval: time.Second}})
 	steps := []struct {
 		result    probes.Result
 		wantState string
@@ -199,7 +200,7 @@ func TestProberFailureThreshold(t *testing.T) {
 
 func TestProberBackgroundModeServesLatestAndGoesStale(t *testing.T) {
 	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
-	p, _ := newProber(t, w, clock, probes.ProberConfig{Interval: 10 * time.Second, MaxAge: 30 * time.Second})
+	p, _ := newProber(t, w, clock, probes.ProberConfig{Timing: probes.Timing{Interval: 10 * time.Second, MaxAge: 30 * time.Second}})
 	// No result yet: the first caller waits for the first workload.
 	p.Trigger(context.Background())
 	<-w.started
@@ -283,9 +284,11 @@ func TestProberConfigValidation(t *testing.T) {
 	run := func(context.Context) probes.Result { return probes.Result{} }
 	for _, cfg := range []probes.ProberConfig{
 		{},
-		{Run: run, MinInterval: -1},
+		{Run: run, Timing: probes.Timing{MinInterval: -1}},
 		{Run: run, FailureThreshold: -1},
-		{Run: run, Interval: 10 * time.Second, MaxAge: 5 * time.Second},
+		{Run: run, Timing: probes.Timing{Interval: 10 * time.Second, MaxAge: 5 * time.Second}},
+		{Run: run, Timing: probes.Timing{MaxAge: 5 * time.Second}},
+		{Run: run, OnSaturation: "maybe"},
 	} {
 		if _, err := probes.NewProber(cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)

@@ -2,6 +2,7 @@ package probes_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestWorkloadPasses(t *testing.T) {
 	w := workertest.Start(t, gardensim.Config{})
 	wl, g, b := newWorkload(t, w, probes.WorkloadConfig{Instance: "test"})
 	res := wl.Run(context.Background())
-	want := "volume.create=pass container.create=pass container.destroy=pass volume.destroy=pass"
+	want := "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass"
 	if got := stageStatuses(res); got != want {
 		t.Fatalf("stages %s, want %s (%+v)", got, want, res.Stages)
 	}
@@ -113,10 +114,13 @@ func TestWorkloadFailures(t *testing.T) {
 		name       string
 		garden     map[string]faults.Fault
 		bc         map[string]faults.Fault
+		behaviour  gardensim.Behaviour
+		sim        gardensim.Config
 		cfg        probes.WorkloadConfig
 		want       string
 		wantFailed string
 		wantErr    string
+		wantReason probes.Reason
 		// leavesContainer: the fault hides a container from the workload (a fake 404, a
 		// destroy that hangs); Garden's grace time or the janitor reaps it.
 		leavesContainer bool
@@ -124,65 +128,166 @@ func TestWorkloadFailures(t *testing.T) {
 		{
 			name:       "baggageclaim 500 on create",
 			bc:         map[string]faults.Fault{baggageclaim.RouteCreate: {Status: 500}},
-			want:       "volume.create=fail container.create=skip container.destroy=skip volume.destroy=pass",
-			wantFailed: probes.StageVolumeCreate, wantErr: "baggageclaim create: 500",
+			want:       "volume.create=fail volume.stream_in=skip container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			wantFailed: probes.StageVolumeCreate, wantErr: "baggageclaim create: 500", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "disk full",
 			bc:         map[string]faults.Fault{baggageclaim.RouteCreate: {DiskFull: true}},
-			want:       "volume.create=fail container.create=skip container.destroy=skip volume.destroy=pass",
-			wantFailed: probes.StageVolumeCreate, wantErr: "failed to create volume",
+			want:       "volume.create=fail volume.stream_in=skip container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			wantFailed: probes.StageVolumeCreate, wantErr: "failed to create volume", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "garden hangs on create",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}},
-			cfg:        probes.WorkloadConfig{Timeout: 100 * time.Millisecond},
-			want:       "volume.create=pass container.create=fail container.destroy=pass volume.destroy=pass",
-			wantFailed: probes.StageContainerCreate, wantErr: "timed out",
+			cfg:        probes.WorkloadConfig{Timeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond},
+			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "timed out", wantReason: probes.ReasonTimeout,
 		},
 		{
 			name:       "garden 500 with a non-JSON body",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Status: 500, Body: "<h1>oops</h1>", ContentType: "text/html"}},
-			want:       "volume.create=pass container.create=fail container.destroy=pass volume.destroy=pass",
-			wantFailed: probes.StageContainerCreate, wantErr: "<h1>oops</h1>",
+			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "<h1>oops</h1>", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "grace time refused",
 			garden:     map[string]faults.Fault{garden.RouteGraceTime: {Status: 500}},
-			want:       "volume.create=pass container.create=fail container.destroy=pass volume.destroy=pass",
-			wantFailed: probes.StageContainerCreate, wantErr: "garden grace_time",
+			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "garden grace_time", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "connection reset on volume destroy",
 			bc:         map[string]faults.Fault{baggageclaim.RouteDestroy: {Reset: true, Times: 1}},
-			want:       "volume.create=pass container.create=pass container.destroy=pass volume.destroy=fail",
-			wantFailed: probes.StageVolumeDestroy, wantErr: "baggageclaim destroy",
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=fail",
+			wantFailed: probes.StageVolumeDestroy, wantErr: "baggageclaim destroy", wantReason: probes.ReasonConnectionLost,
 		},
 		{
 			name:            "already gone on destroy is success",
 			garden:          map[string]faults.Fault{garden.RouteDestroy: {Status: 404, Body: `{"Type":"ContainerNotFoundError","Message":"unknown handle: x","Handle":"x","ProcessID":"","Binary":""}`}},
-			want:            "volume.create=pass container.create=pass container.destroy=pass volume.destroy=pass",
+			want:            "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass",
 			leavesContainer: true,
 		},
 		{
 			name:       "router 404 on destroy is a failure",
 			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 404, Body: "404 page not found", ContentType: "text/plain", Times: 1}},
-			want:       "volume.create=pass container.create=pass container.destroy=fail volume.destroy=pass",
-			wantFailed: probes.StageContainerDestroy, wantErr: "404 page not found",
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=pass",
+			wantFailed: probes.StageContainerDestroy, wantErr: "404 page not found", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "cleanup runs when garden hangs on destroy too",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}, garden.RouteDestroy: {Hang: true}},
-			cfg:        probes.WorkloadConfig{Timeout: 50 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond},
-			want:       "volume.create=pass container.create=fail container.destroy=fail volume.destroy=pass",
-			wantFailed: probes.StageContainerCreate, wantErr: "timed out",
+			cfg:        probes.WorkloadConfig{Timeout: 50 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond},
+			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=fail volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "timed out", wantReason: probes.ReasonTimeout,
+		},
+		{
+			name:            "containerd's not-found on destroy is already gone",
+			garden:          map[string]faults.Fault{garden.RouteDestroy: {Status: 500, Body: `{"Type":"","Message":"get container: container \"HANDLE\" in namespace \"concourse\": not found","Handle":"","ProcessID":"","Binary":""}`}},
+			want:            "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass",
+			leavesContainer: true,
+		},
+		{
+			name:       "another container's not-found is a failure",
+			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 500, Times: 1, Body: `{"Type":"","Message":"get container: container \"health-check-other\" in namespace \"concourse\": not found","Handle":"","ProcessID":"","Binary":""}`}},
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=pass",
+			wantFailed: probes.StageContainerDestroy, wantErr: "health-check-other", wantReason: probes.ReasonUpstreamError,
+		},
+		{
+			name:      "grace-time reaper race: being destroyed is already gone",
+			behaviour: gardensim.Behaviour{ReaperRaceEvery: 1},
+			want:      "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass",
+		},
+		{
+			name:       "redirect on destroy is a failure and is not followed",
+			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 307, Body: "", Times: 1}},
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=pass",
+			wantFailed: probes.StageContainerDestroy, wantErr: "307 Temporary Redirect", wantReason: probes.ReasonBadAnswer,
+		},
+		{
+			name:       "stream-in refused",
+			bc:         map[string]faults.Fault{baggageclaim.RouteStreamIn: {Status: 500}},
+			want:       "volume.create=pass volume.stream_in=fail container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			wantFailed: probes.StageVolumeStreamIn, wantErr: "baggageclaim stream_in: 500", wantReason: probes.ReasonUpstreamError,
+		},
+		{
+			name:       "stream-in hangs",
+			bc:         map[string]faults.Fault{baggageclaim.RouteStreamIn: {Hang: true}},
+			cfg:        probes.WorkloadConfig{Timeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond},
+			want:       "volume.create=pass volume.stream_in=fail container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			wantFailed: probes.StageVolumeStreamIn, wantErr: "timed out after 100ms", wantReason: probes.ReasonTimeout,
+		},
+		{
+			name:       "process exits non-zero",
+			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessExit, ExitStatus: 3},
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageProcessRun, wantErr: "exited with status 3", wantReason: probes.ReasonNonzeroExit,
+		},
+		{
+			name:       "process cannot start",
+			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessExecFailed},
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageProcessRun, wantErr: "OCI runtime exec failed", wantReason: probes.ReasonExecFailed,
+		},
+		{
+			name:       "process hangs",
+			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessHang},
+			cfg:        probes.WorkloadConfig{ProcessTimeout: 100 * time.Millisecond},
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageProcessRun, wantErr: "timed out after 100ms (process.run's own limit)", wantReason: probes.ReasonTimeout,
+		},
+		{
+			name:       "process stream cut",
+			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessCut},
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageProcessRun, wantErr: "stream ended before an exit status", wantReason: probes.ReasonStreamCut,
+		},
+		{
+			name:       "process run refused with a 404 router page",
+			garden:     map[string]faults.Fault{garden.RouteRun: {Status: 404, Body: "404 page not found", ContentType: "text/plain"}},
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageProcessRun, wantErr: "404 page not found", wantReason: probes.ReasonUpstreamError,
+		},
+		{
+			name:       "worker at its container limit",
+			sim:        gardensim.Config{MaxContainers: 1},
+			garden:     map[string]faults.Fault{},
+			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "max containers reached", wantReason: probes.ReasonMaxContainers,
+		},
+		{
+			name: "skipped stages are reported skipped",
+			cfg:  probes.WorkloadConfig{Skip: []string{probes.StageVolumeStreamIn, probes.StageProcessRun}},
+			want: "volume.create=pass volume.stream_in=skip container.create=pass process.run=skip container.destroy=pass volume.destroy=pass",
+		},
+		{
+			name: "volume only",
+			cfg:  probes.WorkloadConfig{Skip: []string{probes.StageContainerCreate, probes.StageProcessRun}},
+			want: "volume.create=pass volume.stream_in=pass container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := workertest.Start(t, gardensim.Config{})
+			w := workertest.Start(t, tt.sim)
 			w.NeedSimulators(t)
+			if err := w.Garden.SetBehaviour(tt.behaviour); err != nil {
+				t.Fatal(err)
+			}
+			if tt.sim.MaxContainers > 0 { // fill the worker with a build's container
+				g, b := w.Clients(t)
+				v, err := b.CreateVolume(context.Background(), baggageclaim.Request{Handle: "build-vol", Strategy: baggageclaim.EmptyStrategy()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := g.Create(context.Background(), garden.Spec{Handle: "build", RootFSPath: "raw://" + v.Path}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = b.Destroy(context.Background(), "build-vol") })
+			}
 			for route, f := range tt.garden {
+				if strings.Contains(f.Body, "HANDLE") {
+					continue // set below, once the handle is known
+				}
 				if err := w.Garden.Faults.Set(route, f); err != nil {
 					t.Fatal(err)
 				}
@@ -190,6 +295,16 @@ func TestWorkloadFailures(t *testing.T) {
 			for route, f := range tt.bc {
 				if err := w.Baggageclaim.Faults.Set(route, f); err != nil {
 					t.Fatal(err)
+				}
+			}
+			const handle = "health-check-0b8f5a4e-4bde-4d3b-9d6e-1d5bd1a0c0de"
+			tt.cfg.NewHandle = func() string { return handle }
+			for route, f := range tt.garden {
+				if strings.Contains(f.Body, "HANDLE") {
+					f.Body = strings.ReplaceAll(f.Body, "HANDLE", handle)
+					if err := w.Garden.Faults.Set(route, f); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			wl, _, _ := newWorkload(t, w, tt.cfg)
@@ -204,6 +319,9 @@ func TestWorkloadFailures(t *testing.T) {
 			if failed && !strings.Contains(f.Err.Error(), tt.wantErr) {
 				t.Errorf("error %q does not contain %q", f.Err, tt.wantErr)
 			}
+			if f.Reason != tt.wantReason {
+				t.Errorf("reason %q, want %q (%v)", f.Reason, tt.wantReason, f.Err)
+			}
 			// Whatever failed, nothing is left but what a failed (or faked) destroy kept.
 			wantContainers, wantVolumes := 0, 0
 			switch {
@@ -212,11 +330,17 @@ func TestWorkloadFailures(t *testing.T) {
 			case tt.wantFailed == probes.StageContainerDestroy, tt.leavesContainer:
 				wantContainers = 1
 			}
-			if got := len(w.Garden.Handles()); got != wantContainers {
-				t.Errorf("containers left: %v, want %d", w.Garden.Handles(), wantContainers)
+			ours := func(hs []string) []string {
+				return slices.DeleteFunc(hs, func(h string) bool { return !probes.IsProbeHandle(h) })
 			}
-			if got := len(w.Baggageclaim.Handles()); got != wantVolumes {
-				t.Errorf("volumes left: %v, want %d", w.Baggageclaim.Handles(), wantVolumes)
+			if tt.behaviour.ReaperRaceEvery > 0 { // Garden's reaper removes it a few ms later
+				waitFor(t, func() bool { return len(ours(w.Garden.Handles())) == 0 })
+			}
+			if got := ours(w.Garden.Handles()); len(got) != wantContainers {
+				t.Errorf("containers left: %v, want %d", got, wantContainers)
+			}
+			if got := ours(w.Baggageclaim.Handles()); len(got) != wantVolumes {
+				t.Errorf("volumes left: %v, want %d", got, wantVolumes)
 			}
 		})
 	}
@@ -228,15 +352,19 @@ func TestWorkloadRunningNamesTheStage(t *testing.T) {
 	w.NeedSimulators(t)
 	_ = w.Garden.Faults.Set(garden.RouteCreate, faults.Fault{Hang: true})
 	wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{Timeout: time.Second})
-	if _, _, ok := wl.Running(); ok {
+	if _, ok := wl.Running(); ok {
 		t.Fatal("a stage is running before any run")
 	}
 	done := make(chan probes.Result, 1)
 	go func() { done <- wl.Run(context.Background()) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		stage, _, ok := wl.Running()
+		p, ok := wl.Running()
+		stage := p.Stage
 		if ok && stage == probes.StageContainerCreate {
+			if p.Limit != time.Second {
+				t.Errorf("limit %s, want the probe timeout", p.Limit)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -248,7 +376,7 @@ func TestWorkloadRunningNamesTheStage(t *testing.T) {
 	if f, _ := res.FirstFailure(); !strings.Contains(f.Err.Error(), "timed out after 1s") {
 		t.Errorf("error %q does not say the limit", f.Err)
 	}
-	if _, _, ok := wl.Running(); ok {
+	if _, ok := wl.Running(); ok {
 		t.Error("a stage is still reported after the run")
 	}
 }
@@ -262,9 +390,15 @@ func TestWorkloadConfigValidation(t *testing.T) {
 		want string
 	}{
 		{"no garden", probes.WorkloadConfig{Baggageclaim: b}, "Garden client"},
-		{"grace below timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, GraceTime: time.Second, Timeout: 2 * time.Second}, "grace time"},
-		{"relative import", probes.WorkloadConfig{Garden: g, Baggageclaim: b, RootFSImportPath: "skel"}, "rootfs import path"},
-		{"negative timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Timeout: -1}, "probe timeout"},
+		{"grace below timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, GraceTime: time.Second, Timeout: 2 * time.Second}, "grace-time"},
+		{"relative import", probes.WorkloadConfig{Garden: g, Baggageclaim: b, RootFSImportPath: "skel"}, "rootfs-import-path"},
+		{"negative timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Timeout: -1}, "probe-timeout"},
+		{"process timeout above the probe timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, ProcessTimeout: 6 * time.Second}, "process-timeout"},
+		{"unknown stage", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Skip: []string{"volume.fly"}}, "unknown or non-optional stage"},
+		{"volume.create is not optional", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Skip: []string{probes.StageVolumeCreate}}, "cannot be skipped"},
+		{"process.run needs stream-in", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Skip: []string{probes.StageVolumeStreamIn}}, "skip process.run too"},
+		{"process.run needs a container", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Skip: []string{probes.StageContainerCreate}}, "skip process.run too"},
+		{"no executable for the architecture", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Arch: "riscv64"}, "skip volume.stream_in and process.run"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,21 +1,17 @@
 package baggageclaim_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/deepprobe/deepprobe/internal/capture"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
-	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
 )
 
 // recordedState is the servers' state directory in the captures.
@@ -91,6 +87,14 @@ func TestClientAgainstCaptures(t *testing.T) {
 		{"client-19-bc-destroy-volume-unknown", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
 			return nil, c.Destroy(ctx, "health-check-5f731df9-74e9-4f32-894c-6c2f78edb393")
 		}, wantNotFound},
+		// Concourse's containerd worker (overlay driver) and houdini's (naive driver).
+		{"ctrd-03-bc-create-empty", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+			return c.CreateVolume(ctx, baggageclaim.Request{Handle: ctrdH, Strategy: baggageclaim.EmptyStrategy(), Properties: ctrdProps})
+		}, wantVolumeResult(baggageclaim.Volume{Handle: ctrdH, Path: "/opt/concourse/volumes/live/" + ctrdH + "/volume", Properties: ctrdProps})},
+		{"ctrd-16-bc-destroy-volume", func(ctx context.Context, c *baggageclaim.Client) (any, error) { return nil, c.Destroy(ctx, ctrdH) }, wantNoError},
+		{"ctrd-23-bc-stream-in-raw", streamIn("health-check-80c59b0f-c82a-4e76-afdf-217052957db8", "ctrd-23-bc-stream-in-raw"), wantNoError},
+		{"ctrd-27-bc-stream-in-unknown-volume", streamIn("no-such-volume", "ctrd-27-bc-stream-in-unknown-volume"), wantNotFound},
+		{"houdini-03-bc-stream-in-raw", streamIn("health-check-79978d64-c80d-451d-8863-5f4f5e72c630", "houdini-03-bc-stream-in-raw"), wantNoError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.capture, func(t *testing.T) {
@@ -103,6 +107,52 @@ func TestClientAgainstCaptures(t *testing.T) {
 			got, err := tt.call(context.Background(), c)
 			tt.check(t, got, err)
 			rec.AssertSent(t, x)
+		})
+	}
+}
+
+const ctrdH = "health-check-cbe016f0-b687-43af-bd6c-5bb8f2d9e663"
+
+var ctrdProps = map[string]string{"deepprobe.health_check": "true", "deepprobe.created_at": "2026-11-21T19:38:04Z", "deepprobe.instance": "w1"}
+
+// streamIn streams the tar recorded in capture name into handle.
+func streamIn(handle, name string) func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+	return func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+		x, err := capture.Load(capture.Path(name))
+		if err != nil {
+			return nil, err
+		}
+		return nil, c.StreamIn(ctx, handle, x.RequestBody)
+	}
+}
+
+// TestClientStreamLimit: a stream-in over the volume's ?limit= is ErrStreamLimit, not "gone".
+func TestClientStreamLimit(t *testing.T) {
+	x := capture.LoadTestdata(t, "ctrd-29-bc-stream-in-limit-exceeded")
+	srv, _ := capture.ReplayServer(t, x)
+	c, _ := baggageclaim.NewClient(srv.URL, srv.Client())
+	err := c.StreamIn(context.Background(), "h", x.RequestBody)
+	if !errors.Is(err, baggageclaim.ErrStreamLimit) || errors.Is(err, baggageclaim.ErrGone) || !strings.Contains(err.Error(), "exceeded volume streaming limit of 1048B") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestClientRefusesVolumePaths: a volume whose path cannot be a volume fails its create,
+// naming the path.
+func TestClientRefusesVolumePaths(t *testing.T) {
+	for _, p := range []string{"/", "relative/dir", "/opt/../etc", "/a/b/..", "", "//"} {
+		t.Run(p, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(201)
+				_ = json.NewEncoder(w).Encode(baggageclaim.Volume{Handle: "h", Path: p})
+			}))
+			defer srv.Close()
+			c, _ := baggageclaim.NewClient(srv.URL, srv.Client())
+			_, err := c.CreateVolume(context.Background(), baggageclaim.Request{Handle: "h", Strategy: baggageclaim.EmptyStrategy()})
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", p)) {
+				t.Fatalf("err = %v, want it to name %q", err, p)
+			}
 		})
 	}
 }
@@ -140,72 +190,4 @@ func TestClientRouter404IsNotNotFound(t *testing.T) {
 	if err == nil || errors.Is(err, baggageclaim.ErrNotFound) || !strings.Contains(err.Error(), "404 page not found") {
 		t.Fatalf("err = %v; a router 404 must be an error that is not ErrNotFound", err)
 	}
-}
-
-// TestSimulatorAgainstCaptures replays the recorded session in order against the simulator and
-// compares status, Content-Type and body byte for byte, with the state directory substituted.
-func TestSimulatorAgainstCaptures(t *testing.T) {
-	state := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(state, "skeleton", "etc"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(state, "skeleton", "etc", "hostname"), []byte("x\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sim, err := baggageclaimsim.NewServer(baggageclaimsim.Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	steps := []string{
-		"bc-01-list-empty", "bc-02-create-empty", "bc-03-create-other", "bc-04-list-filtered",
-		"bc-05-list-filter-nomatch", "bc-06-list-all", "bc-07-list-filter-repeated-key", "bc-08-get",
-		"bc-09-get-unknown", "bc-10-create-duplicate", "bc-11-create-no-strategy", "bc-12-create-unknown-strategy",
-		"bc-13-create-bad-json", "bc-15-set-property", "bc-16-get-after-set-property", "bc-17-destroy",
-		"bc-18-destroy-unknown", "combo-04-bc-create-import", "combo-01-bc-create-empty",
-	}
-	for _, step := range steps {
-		x := capture.LoadTestdata(t, step)
-		reqBody := bytes.ReplaceAll(x.RequestBody, []byte(recordedState), []byte(state))
-		wantBody := bytes.ReplaceAll(x.ResponseBody, []byte(recordedState), []byte(state))
-		req, _ := http.NewRequest(x.Request.Method, sim.URL+x.Request.RequestURI, bytes.NewReader(reqBody))
-		if ct := x.Request.Header.Get("Content-Type"); ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != x.Response.StatusCode {
-			t.Errorf("%s: status %d, recorded %d", step, resp.StatusCode, x.Response.StatusCode)
-		}
-		if got, want := resp.Header.Get("Content-Type"), x.Response.Header.Get("Content-Type"); got != want {
-			t.Errorf("%s: Content-Type %q, recorded %q", step, got, want)
-		}
-		if !bytes.Equal(body, wantBody) {
-			t.Errorf("%s: body\n%s\nrecorded\n%s", step, body, wantBody)
-		}
-	}
-	// The import copied the skeleton into a real directory.
-	v, err := os.ReadFile(filepath.Join(state, "volumes/live/health-check-bf43886b-e55a-45ea-af30-497e661c23db/volume/etc/hostname"))
-	if err != nil || string(v) != "x\n" {
-		t.Errorf("imported file: %q, %v", v, err)
-	}
-
-	t.Run("create without handle picks one", func(t *testing.T) {
-		x := capture.LoadTestdata(t, "bc-14-create-no-handle")
-		resp, err := http.Post(sim.URL+"/volumes", "application/json", bytes.NewReader(x.RequestBody))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var got, want map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&got)
-		_ = json.Unmarshal(x.ResponseBody, &want)
-		if resp.StatusCode != 201 || got["properties"] != nil || len(got["handle"].(string)) != 36 {
-			t.Errorf("got %d %v, recorded %v", resp.StatusCode, got, want)
-		}
-	})
 }

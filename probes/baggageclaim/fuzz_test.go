@@ -21,18 +21,18 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 		resp := wire.Response{StatusCode: status, Body: body}
 		if !resp.OK() {
-			err := decodeError(RouteDestroy, resp)
+			err := api.DecodeError(wire.Request{Route: RouteDestroy, Params: []string{"h"}}, resp)
 			if err.Error() == "" {
 				t.Fatal("empty error message")
 			}
-			if errors.Is(err, ErrNotFound) && (status != 404 || err.Message == "") {
-				t.Fatalf("status %d matched ErrNotFound", status)
+			if errors.Is(err, ErrGone) && (status != 404 || err.Message == "") {
+				t.Fatalf("status %d matched ErrGone", status)
 			}
 			return
 		}
 		var vs []Volume
-		_ = decode(RouteList, body, &vs)
+		_ = wire.DecodeStrict(body, &vs)
 		var v Volume
-		_ = decode(RouteCreate, body, &v)
+		_ = wire.DecodeStrict(body, &v)
 	})
 }

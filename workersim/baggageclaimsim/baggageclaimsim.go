@@ -85,7 +85,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("baggageclaimsim: state dir: %w", err)
 	}
 	s.Faults = faults.NewInjector(baggageclaim.Routes.Names(), faults.Responses{
-		Error:    func(w http.ResponseWriter, status int, msg string) { writeTextError(w, status, msg) },
+		Error: func(w http.ResponseWriter, status int, msg string) { writeTextError(w, status, msg) },
 		// The real server's errors are generic: a full disk reads like any other failure.
 		DiskFull: func(w http.ResponseWriter) { writeTextError(w, http.StatusInternalServerError, msgCreate) },
 	})

@@ -73,6 +73,11 @@ func (b Behaviour) validate() error {
 	return nil
 }
 
+// raceReapDelay is how long after the racing PUT the container is gone. Garden takes 3-5 ms;
+// the simulator takes longer so that a DELETE sent right after the PUT reliably sees the
+// concurrent-destroy answer, even on a loaded machine.
+const raceReapDelay = 100 * time.Millisecond
+
 type container struct {
 	handle     string
 	properties map[string]string
@@ -128,7 +133,9 @@ func NewServer(cfg Config) (*Server, error) {
 		s.maxContainers = cfg.MaxContainers
 	}
 	s.Faults = faults.NewInjector(garden.Routes.Names(), faults.Responses{
-		Error: func(w http.ResponseWriter, status int, msg string) { writeError(w, status, garden.ErrorBody{Message: msg}) },
+		Error: func(w http.ResponseWriter, status int, msg string) {
+			writeError(w, status, garden.ErrorBody{Message: msg})
+		},
 		DiskFull: func(w http.ResponseWriter) {
 			writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: "new container: write /var/lib/concourse: no space left on device"})
 		},
@@ -302,7 +309,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ routes.Params)
 		return
 	}
 	if !exists && s.maxContainers > 0 && len(s.containers) >= s.maxContainers {
-		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: s.Profile.MaxContainersMessage})
+		msg := s.Profile.MaxContainersMessage
+		if msg == "" { // a limit set on a runtime that has none of its own
+			msg = "max containers reached"
+		}
+		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: msg})
 		return
 	}
 	if exists && old.reaper != nil {
@@ -366,6 +377,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ routes.Params) {
 		}
 	}
 	s.mu.Unlock()
+	slices.Sort(handles) // the real server's order is random; sorted is one of its orders
 	writeJSON(w, http.StatusOK, map[string][]string{"Handles": handles})
 }
 
@@ -442,7 +454,7 @@ func (s *Server) setGraceTime(w http.ResponseWriter, r *http.Request, p routes.P
 		if c.reaper != nil {
 			c.reaper.Stop()
 		}
-		c.reaper = time.AfterFunc(5*time.Millisecond, func() { s.reap(c) })
+		c.reaper = time.AfterFunc(raceReapDelay, func() { s.reap(c) })
 	} else if ns > 0 {
 		s.armLocked(c, time.Duration(ns))
 	}

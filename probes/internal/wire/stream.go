@@ -60,7 +60,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request, want int) (io.ReadCl
 		if r.OK() { // a 2xx that is not the one the API sends: it did not start what we asked
 			return nil, fmt.Errorf("%s %s: answered %d, want %d: %q", e.api.Name, req.Route, r.StatusCode, want, Snippet(r.Body, 256))
 		}
-		return nil, e.decodeError(req, r)
+		return nil, e.api.DecodeError(req, r)
 	}
 	c.r = io.LimitReader(br, MaxBody)
 	return c, nil

@@ -173,7 +173,7 @@ func (e *Endpoint) Call(ctx context.Context, req Request) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, err)
 	}
 	if !r.OK() {
-		return nil, e.decodeError(req, r)
+		return nil, e.api.DecodeError(req, r)
 	}
 	return r.Body, nil
 }
@@ -242,11 +242,11 @@ func readResponse(resp *http.Response) (Response, error) {
 		Location: resp.Header.Get("Location"), Body: b}, nil
 }
 
-// decodeError turns a non-2xx answer into an *Error, whatever its body.
-func (e *Endpoint) decodeError(req Request, r Response) *Error {
-	err := &Error{API: e.api.Name, Route: req.Route, StatusCode: r.StatusCode, Requested: req.handle(),
-		Location: r.Location, match: e.api.Match}
-	if typ, msg, handle, ok := e.api.ParseError(r.Body); ok {
+// DecodeError turns a non-2xx answer to req into an *Error, whatever its body.
+func (a API) DecodeError(req Request, r Response) *Error {
+	err := &Error{API: a.Name, Route: req.Route, StatusCode: r.StatusCode, Requested: req.handle(),
+		Location: r.Location, match: a.Match}
+	if typ, msg, handle, ok := a.ParseError(r.Body); ok {
 		err.Type, err.Message, err.Handle = typ, msg, handle
 		return err
 	}

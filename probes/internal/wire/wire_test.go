@@ -2,22 +2,30 @@ package wire
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/deepprobe/deepprobe/internal/routes"
 )
 
-// TestDoEscapesOnce: handles and base paths reach the server escaped exactly once.
-func TestDoEscapesOnce(t *testing.T) {
+var testAPI = API{
+	Name:       "test",
+	Routes:     routes.Table{{Name: "get", Method: http.MethodGet, Path: "/things/:handle"}, {Name: "delete", Method: http.MethodDelete, Path: "/things/:handle"}},
+	ParseError: func([]byte) (string, string, string, bool) { return "", "", "", false },
+	Match:      func(*Error, error) bool { return false },
+}
+
+// TestCallEscapesOnce: handles and base paths reach the server escaped exactly once.
+func TestCallEscapesOnce(t *testing.T) {
 	var got string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.URL.RequestURI()
 	}))
 	defer srv.Close()
-	route := routes.Route{Name: "get", Method: http.MethodGet, Path: "/things/:handle"}
 	tests := []struct {
 		base, handle string
 		query        url.Values
@@ -27,18 +35,54 @@ func TestDoEscapesOnce(t *testing.T) {
 		{srv.URL, "a b/c%d", nil, "/things/a%20b%2Fc%25d"},
 		{srv.URL + "/garden/", "h", nil, "/garden/things/h"},
 		{srv.URL + "/with%20space", "h", nil, "/with%20space/things/h"},
-		{srv.URL, "h", url.Values{"deepprobe.health-check": {"true"}}, "/things/h?deepprobe.health-check=true"},
+		{srv.URL, "h", url.Values{"deepprobe.health_check": {"true"}}, "/things/h?deepprobe.health_check=true"},
 	}
 	for _, tt := range tests {
-		e, err := NewEndpoint(tt.base, srv.Client())
+		e, err := NewEndpoint(testAPI, tt.base, srv.Client())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Do(context.Background(), route, []string{tt.handle}, tt.query, nil); err != nil {
+		if _, err := e.Call(context.Background(), Request{Route: "get", Params: []string{tt.handle}, Query: tt.query}); err != nil {
 			t.Fatal(err)
 		}
 		if got != tt.want {
 			t.Errorf("base %q handle %q: server saw %q, want %q", tt.base, tt.handle, got, tt.want)
+		}
+	}
+}
+
+// TestRedirectsAreNeverFollowed: a 307 on a destroy would replay the DELETE somewhere else; it
+// must be an error naming the status, and the target must see nothing.
+func TestRedirectsAreNeverFollowed(t *testing.T) {
+	var hits int
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	defer target.Close()
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/things/foreign", status)
+		}))
+		// Even a client whose own policy follows redirects.
+		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+		e, err := NewEndpoint(testAPI, srv.URL, hc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Call(context.Background(), Request{Route: "delete", Params: []string{"h"}})
+		var werr *Error
+		if !errors.As(err, &werr) || werr.StatusCode != status || !strings.Contains(err.Error(), "redirect") || !strings.Contains(err.Error(), "/things/foreign") {
+			t.Errorf("%d: err = %v, want a redirect error naming the status and target", status, err)
+		}
+		srv.Close()
+	}
+	if hits != 0 {
+		t.Fatalf("the redirect target got %d requests", hits)
+	}
+}
+
+func TestEndpointRefusesBadBaseURLs(t *testing.T) {
+	for _, bad := range []string{"", "127.0.0.1:7777", "ftp://x", "http://", "http://x?y=1", "http://user:pw@x"} {
+		if _, err := NewEndpoint(testAPI, bad, nil); err == nil {
+			t.Errorf("NewEndpoint(%q) accepted", bad)
 		}
 	}
 }

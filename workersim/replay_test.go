@@ -1,0 +1,228 @@
+package workersim_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/deepprobe/deepprobe/internal/capture"
+	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// worker is one recorded pair of servers, simulated: requests go to the simulator standing for
+// the port they were recorded against.
+type worker struct {
+	byPort   map[string]string // recorded port -> simulator base URL
+	recorded string            // the recorded state directory
+	state    string            // the simulators' state directory
+	// rootfsEtc makes the etc/ of every raw:// rootfs a create names, as it existed on the
+	// recorded machine (houdini needs it).
+	rootfsEtc bool
+}
+
+var rootfsPattern = regexp.MustCompile(`"rootfs":"raw://([^"]+)"`)
+
+func startWorker(t *testing.T, recordedState string, ports map[string]gardensim.Config, bcPort string) *worker {
+	t.Helper()
+	w := &worker{byPort: map[string]string{}, recorded: recordedState, state: t.TempDir()}
+	for port, cfg := range ports {
+		g, err := gardensim.NewServer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(g.Close)
+		w.byPort[port] = g.URL
+	}
+	if bcPort != "" {
+		b, err := baggageclaimsim.NewServer(baggageclaimsim.Config{StateDir: w.state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		w.byPort[bcPort] = b.URL
+	}
+	return w
+}
+
+func (w *worker) rewrite(b []byte) []byte {
+	return bytes.ReplaceAll(b, []byte(w.recorded), []byte(w.state))
+}
+
+// replay sends each step to its simulator and compares status, Content-Type and body byte for
+// byte; a hijacked process answer is compared line by line (process ids are random).
+func (w *worker) replay(t *testing.T, steps ...string) {
+	t.Helper()
+	for _, step := range steps {
+		x := capture.LoadTestdata(t, step)
+		u, err := url.Parse("http://" + x.Request.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, ok := w.byPort[u.Port()]
+		if !ok {
+			t.Fatalf("%s: no simulator for port %s", step, u.Port())
+		}
+		if m := rootfsPattern.FindSubmatch(w.rewrite(x.RequestBody)); w.rootfsEtc && m != nil {
+			if err := os.MkdirAll(filepath.Join(string(m[1]), "etc"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := capture.Send(t, base, x, w.rewrite)
+		if got.Status != x.Response.StatusCode {
+			t.Errorf("%s: status %d, recorded %d (%s)", step, got.Status, x.Response.StatusCode, got.Body)
+			continue
+		}
+		if want := x.Response.Header.Get("Content-Type"); got.ContentType != want {
+			t.Errorf("%s: Content-Type %q, recorded %q", step, got.ContentType, want)
+		}
+		if x.Hijacked() {
+			compareProcessStream(t, step, got.Body, x.ResponseBody)
+			continue
+		}
+		if want := w.rewrite(x.ResponseBody); !bytes.Equal(got.Body, want) {
+			t.Errorf("%s: body\n%s\nrecorded\n%s", step, got.Body, want)
+		}
+	}
+}
+
+// compareProcessStream checks that both streams are the same payloads but for the ids.
+func compareProcessStream(t *testing.T, step string, got, want []byte) {
+	t.Helper()
+	shape := func(b []byte) []string {
+		var out []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var p garden.ProcessPayload
+			if err := json.Unmarshal([]byte(line), &p); err != nil || p.ProcessID == "" {
+				return append(out, "bad line "+line)
+			}
+			switch {
+			case p.StreamID != "":
+				out = append(out, "stream")
+			case p.ExitStatus != nil:
+				out = append(out, "exit "+string(rune('0'+*p.ExitStatus)))
+			}
+		}
+		return out
+	}
+	if g, w := strings.Join(shape(got), ","), strings.Join(shape(want), ","); g != w {
+		t.Errorf("%s: process stream %s (%q), recorded %s", step, g, got, w)
+	}
+}
+
+// TestContainerdCaptures replays the containerd session, in its recorded order, against the
+// containerd profile. Skipped: ctrd-34 runs /false, which the simulator does not execute
+// (it exits 0 for any executable file).
+func TestContainerdCaptures(t *testing.T) {
+	w := startWorker(t, "/opt/concourse", map[string]gardensim.Config{
+		"7777": {Runtime: "containerd"},
+		"7977": {Runtime: "containerd", MaxContainers: 2},
+	}, "7788")
+	steps := []string{
+		"ctrd-01-ping", "ctrd-02-capacity", "ctrd-03-bc-create-empty", "ctrd-04-create-on-empty-volume",
+		"ctrd-05-set-grace-time", "ctrd-06-properties", "ctrd-07-list-filter-underscore-key", "ctrd-08-list-filter-hyphen-key",
+		"ctrd-09-list-filter-two-props", "ctrd-10-list-filter-nomatch", "ctrd-11-list-all", "ctrd-12-destroy",
+		"ctrd-13-destroy-unknown", "ctrd-14-properties-unknown", "ctrd-15-set-grace-time-unknown", "ctrd-16-bc-destroy-volume",
+		"ctrd-17-bc-create-empty-dup-target", "ctrd-18-create-dup-target", "ctrd-19-create-duplicate", "ctrd-20-destroy-dup-target",
+		"ctrd-21-bc-destroy-volume-dup-target", "ctrd-22-bc-create-empty", "ctrd-23-bc-stream-in-raw", "ctrd-24-bc-stream-in-raw-false",
+		"ctrd-25-bc-stream-in-gzip-uncompressed", "ctrd-26-bc-stream-in-no-encoding", "ctrd-27-bc-stream-in-unknown-volume",
+		"ctrd-28-bc-create-empty-limit-target", "ctrd-29-bc-stream-in-limit-exceeded", "ctrd-30-bc-destroy-volume-limit-target",
+		"ctrd-31-create-for-processes", "ctrd-32-run-true-user-root", "ctrd-33-run-true-no-user",
+		"ctrd-35-run-missing-path", "ctrd-36-run-unknown-container", "ctrd-37-destroy", "ctrd-38-bc-destroy-volume",
+		"ctrd-42-maxc-create-1", "ctrd-43-maxc-create-2", "ctrd-44-maxc-create-3-max-reached", "ctrd-45-maxc-list",
+		"ctrd-46-maxc-destroy-1", "ctrd-47-maxc-destroy-2",
+	}
+	w.replay(t, steps...)
+	// Destroying the volume removed what the stream-ins wrote.
+	info, err := os.Stat(filepath.Join(w.state, "volumes/live/health-check-80c59b0f-c82a-4e76-afdf-217052957db8"))
+	if err == nil {
+		t.Errorf("destroyed volume still on disk: %v", info)
+	}
+}
+
+// TestContainerdReaperRace replays the iteration in which Garden's grace-time reaper raced the
+// DELETE (ctrd-39..41), with the simulator's race on for that PUT.
+func TestContainerdReaperRace(t *testing.T) {
+	g, err := gardensim.NewServer(gardensim.Config{Runtime: "containerd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.SetBehaviour(gardensim.Behaviour{ReaperRaceEvery: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w := &worker{byPort: map[string]string{"7777": g.URL}, recorded: "/opt/concourse", state: "/opt/concourse"}
+	w.replay(t, "ctrd-39-race-create", "ctrd-40-race-set-grace-time", "ctrd-41-destroy-concurrent")
+}
+
+// TestHoudiniCaptures replays the houdini exchanges: the rootfs needs etc/, stream-in gives it
+// one, processes run. Skipped: houdini-08 runs /false (see TestContainerdCaptures).
+func TestHoudiniCaptures(t *testing.T) {
+	w := startWorker(t, "/opt/concourse/b", map[string]gardensim.Config{"7877": {Runtime: "houdini"}}, "7888")
+	w.replay(t, "houdini-01-bc-create-empty", "houdini-02-create-on-empty-volume", "houdini-03-bc-stream-in-raw",
+		"houdini-04-bc-stream-in-raw-false", "houdini-05-create-after-stream-in", "houdini-06-run-true-user-root",
+		"houdini-07-run-true-no-user", "houdini-09-run-missing-path", "houdini-10-run-unknown-container",
+		"houdini-11-destroy", "houdini-12-bc-destroy-volume")
+}
+
+// TestHoudiniSessionCaptures replays the first recorded sessions (houdini, Baggageclaim's naive
+// driver, Concourse's own client), scenario by scenario, each on fresh simulators.
+func TestHoudiniSessionCaptures(t *testing.T) {
+	scenarios := []struct {
+		name      string
+		rootfsEtc bool
+		steps     []string
+	}{
+		{"garden session", true, []string{
+			"garden-01-ping", "garden-02-capacity", "garden-03-list-empty", "garden-05-create", "garden-06-create-no-rootfs",
+			"garden-08-list-filtered", "garden-09-list-filter-two-props", "garden-10-list-filter-nomatch",
+			"garden-10b-list-filter-repeated-key-first-true", "garden-10c-list-filter-repeated-key-first-false",
+			"garden-10d-list-filter-urlencoded", "garden-12-info", "garden-13-properties",
+			"garden-15-create-duplicate", "garden-16-list-after-duplicate", "garden-17-properties-after-duplicate",
+			"garden-18-destroy", "garden-19-destroy-unknown", "garden-20-info-unknown", "garden-21-create-bad-json",
+			"garden-22-create-unsupported-rootfs", "garden-23-unknown-route", "garden-25-set-grace-time-unknown",
+			"garden-24-destroy-plain",
+		}},
+		{"rootfs without etc", false, []string{"garden-04-create-rootfs-without-etc", "client-08-garden-create-on-empty-volume"}},
+		{"stock grace time", true, []string{"grace-01-stock-create-2s", "grace-02-stock-list-after-5s", "grace-03-stock-put-grace-time"}},
+		{"client library session", true, []string{
+			"client-01-garden-ping", "client-02-garden-capacity", "client-10-garden-create-on-volume",
+			"client-11-garden-list-filtered", "client-12-garden-info", "client-13-garden-properties",
+			"client-14-garden-create-duplicate", "client-15-garden-destroy", "client-16-garden-destroy-unknown",
+			"client-17-garden-lookup-unknown",
+		}},
+		{"baggageclaim session", true, []string{
+			"bc-01-list-empty", "bc-02-create-empty", "bc-03-create-other", "bc-04-list-filtered",
+			"bc-05-list-filter-nomatch", "bc-06-list-all", "bc-07-list-filter-repeated-key", "bc-08-get",
+			"bc-09-get-unknown", "bc-10-create-duplicate", "bc-11-create-no-strategy", "bc-12-create-unknown-strategy",
+			"bc-13-create-bad-json", "bc-15-set-property", "bc-16-get-after-set-property", "bc-17-destroy",
+			"bc-18-destroy-unknown", "combo-04-bc-create-import", "combo-01-bc-create-empty", "combo-05-garden-create-on-volume",
+		}},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			houdini := gardensim.Config{Runtime: "houdini"}
+			// Concourse's own client reached Garden as host "api", with no port.
+			w := startWorker(t, "/opt/concourse/state", map[string]gardensim.Config{"7777": houdini, "": houdini}, "7788")
+			w.rootfsEtc = sc.rootfsEtc
+			skeleton := filepath.Join(w.state, "skeleton", "etc")
+			if err := os.MkdirAll(skeleton, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(skeleton, "hostname"), []byte("x\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			w.replay(t, sc.steps...)
+		})
+	}
+}
