@@ -98,7 +98,7 @@ func newJanitor(t *testing.T, g gc.Containers, b gc.Volumes, c *workertest.Clock
 // 100 sweeps reap every orphan and nothing else. Against real servers it runs dry, with a
 // smaller population, and checks only what it planted.
 func TestJanitorSafety(t *testing.T) {
-	w := workertest.Start(t, gardensim.Config{})
+	w := workertest.Start(t, gardensim.Config{MaxContainers: -1})
 	hc := workertest.HTTPClient(t)
 	g, _ := garden.NewClient(w.GardenURL, hc)
 	b, _ := baggageclaim.NewClient(w.BaggageclaimURL, hc)

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -32,7 +33,16 @@ type SettingError struct {
 }
 
 // Error implements error.
-func (e *SettingError) Error() string { return e.Setting + ": " + e.Err.Error() }
+func (e *SettingError) Error() string { return e.Named(e.Setting) }
+
+// Named says the error with the setting called name (a flag, "--grace-time", say).
+func (e *SettingError) Named(name string) string {
+	msg := e.Err.Error()
+	if strings.HasPrefix(msg, "(") { // "--grace-time (5s) must exceed ..."
+		return name + " " + msg
+	}
+	return name + ": " + msg
+}
 
 // Unwrap returns the cause.
 func (e *SettingError) Unwrap() error { return e.Err }

@@ -33,15 +33,25 @@ func (f fakeShallow) Check(context.Context) []probes.StageResult { return f }
 func result(failStage string) probes.Result {
 	r := probes.Result{Handle: "health-check-1", Duration: 3 * time.Millisecond}
 	for _, name := range []string{probes.StageVolumeCreate, probes.StageContainerCreate, probes.StageContainerDestroy, probes.StageVolumeDestroy} {
-		s := probes.StageResult{Name: name, Status: probes.StatusPass, Duration: time.Millisecond}
+		s := probes.StageResult{Name: name, Component: probes.Baggageclaim, Status: probes.StatusPass, Duration: time.Millisecond}
+		if strings.HasPrefix(name, "container.") {
+			s.Component = probes.Garden
+		}
 		switch {
 		case name == failStage:
-			s.Status, s.Err = probes.StatusFail, errors.New("garden create: 500 Internal Server Error: boom")
+			s.Status, s.Err, s.Reason = probes.StatusFail, errors.New("garden create: 500 Internal Server Error: boom"), probes.ReasonUpstreamError
 		case failStage == probes.StageVolumeCreate && strings.HasPrefix(name, "container."):
 			s.Status, s.Duration, s.Err = probes.StatusSkip, 0, errors.New("volume.create failed")
 		}
 		r.Stages = append(r.Stages, s)
 	}
+	return r
+}
+
+// saturated is a workload refused a container for the worker's container limit.
+func saturated() probes.Result {
+	r := result(probes.StageContainerCreate)
+	r.Stages[1].Reason = probes.ReasonMaxContainers
 	return r
 }
 
@@ -82,9 +92,18 @@ func TestHealthz(t *testing.T) {
 		wantBody   []string
 	}{
 		{"pass", &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}, "/healthz", 200,
-			[]string{`"status":"pass"`, `"garden":{"healthy":true,"response_error":""}`, `"name":"volume.create","status":"pass","duration_ms":1`}},
+			[]string{`"status":"pass"`, `"garden":{"healthy":true,"response_error":""}`, `"name":"volume.create","component":"baggageclaim","status":"pass","duration_ms":1`}},
 		{"fail names the stage", &fakeDeep{outcome: probes.Outcome{Result: result(probes.StageContainerCreate), ConsecutiveFailures: 1}}, "/healthz", 503,
-			[]string{`"status":"fail"`, `"failed_stage":"container.create"`, `"garden":{"healthy":false,"response_error":"container.create: garden create: 500`, `"baggageclaim":{"healthy":true`}},
+			[]string{`"status":"fail"`, `"failed_stage":"container.create"`, `"reason":"upstream_error"`, `"garden":{"healthy":false,"response_error":"container.create: garden create: 500`, `"baggageclaim":{"healthy":true`}},
+		{"saturated is a warning", &fakeDeep{outcome: probes.Outcome{Result: saturated(), Healthy: true, Saturated: true}}, "/healthz", 200,
+			[]string{`"status":"warn"`, `"reason":"max_containers"`, `"saturated":true`, `"error":"saturated, not broken: container.create failed`}},
+		{"verbose saturated", &fakeDeep{outcome: probes.Outcome{Result: saturated(), Healthy: true, Saturated: true}}, "/healthz?verbose", 200,
+			[]string{"[-]container.create failed (max_containers): ", "healthz check passed with warnings: saturated, not broken"}},
+		{"failing since", &fakeDeep{outcome: probes.Outcome{Result: result(probes.StageContainerCreate), ConsecutiveFailures: 2, FailingSince: time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC)}}, "/healthz", 503,
+			[]string{`"failing_since":"2026-11-21T05:00:00Z"`}},
+		{"fresh result at the caller's deadline", &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true, Cached: true,
+			InFlight: &probes.Progress{Stage: probes.StageContainerCreate, Elapsed: 2 * time.Second, Limit: 5 * time.Second}}}, "/healthz?timeout=2s", 200,
+			[]string{`"status":"pass"`, `"in_flight":{"stage":"container.create","elapsed_ms":2000,"limit_ms":5000}`}},
 		{"warn below the threshold", &fakeDeep{outcome: probes.Outcome{Result: result(probes.StageVolumeCreate), Healthy: true, ConsecutiveFailures: 1}}, "/readyz", 200,
 			[]string{`"status":"warn"`, `"garden":{"healthy":false,"response_error":"not checked`}},
 		{"stale", &fakeDeep{outcome: probes.Outcome{Result: result(""), Stale: true, Age: time.Minute}}, "/healthz", 503,
@@ -94,13 +113,15 @@ func TestHealthz(t *testing.T) {
 		{"verbose pass", &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}, "/healthz?verbose", 200,
 			[]string{"[+]volume.create ok 1ms\n", "healthz check passed\n"}},
 		{"verbose fail", &fakeDeep{outcome: probes.Outcome{Result: result(probes.StageContainerCreate)}}, "/readyz?verbose=true", 503,
-			[]string{"[-]container.create failed: garden create: 500", "readyz check failed\n"}},
+			[]string{"[-]container.create failed (upstream_error): garden create: 500", "readyz check failed\n"}},
 		{"verbose timeout", &fakeDeep{err: probes.ErrTimeout}, "/healthz?verbose", 503,
 			[]string{"[-]deep failed: timed out waiting for probe\n"}},
-		{"timeout names the stage in flight", &fakeDeep{err: &probes.TimeoutError{Stage: probes.StageContainerCreate, Elapsed: 1500 * time.Millisecond}},
-			"/healthz?timeout=1s", 503, []string{`"error":"timed out waiting for probe"`, `"in_flight":{"stage":"container.create","elapsed_ms":1500}`}},
-		{"verbose timeout names the stage in flight", &fakeDeep{err: &probes.TimeoutError{Stage: probes.StageVolumeCreate, Elapsed: 2 * time.Second}},
-			"/healthz?verbose", 503, []string{"[~]volume.create still running after 2s\n", "[-]deep failed: timed out waiting for probe\n"}},
+		{"no result yet names the stage in flight", &fakeDeep{err: &probes.TimeoutError{Why: "no result yet", InFlight: &probes.Progress{Stage: probes.StageContainerCreate, Elapsed: 1500 * time.Millisecond}}},
+			"/healthz?timeout=1s", 503, []string{`"error":"no result yet: container.create running for 1.5s"`, `"in_flight":{"stage":"container.create","elapsed_ms":1500}`}},
+		{"verbose no result yet", &fakeDeep{err: &probes.TimeoutError{Why: "no result yet", InFlight: &probes.Progress{Stage: probes.StageVolumeCreate, Elapsed: 2 * time.Second}}},
+			"/healthz?verbose", 503, []string{"[~]volume.create still running after 2s", "[-]deep failed: no result yet"}},
+		{"a stage past its limit is the failure", &fakeDeep{err: &probes.TimeoutError{PastLimit: true, InFlight: &probes.Progress{Stage: probes.StageContainerCreate, Elapsed: 6 * time.Second, Limit: 5 * time.Second}}},
+			"/healthz?timeout=1s", 503, []string{`"failed_stage":"container.create"`, `"reason":"timeout"`, `has run past its limit of 5s`}},
 		{"unknown parameter", &fakeDeep{}, "/healthz?timout=2s", 400, []string{`unknown query parameter \"timout\"`}},
 		{"bad timeout", &fakeDeep{}, "/healthz?timeout=-1s", 400, []string{`query parameter \"timeout\"`}},
 		{"huge timeout", &fakeDeep{}, "/healthz?timeout=1h", 400, []string{`at most 5m0s`}},

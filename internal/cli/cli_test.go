@@ -47,9 +47,19 @@ func TestParseServe(t *testing.T) {
 			}},
 		{name: "bad env names the variable", env: map[string]string{"DEEPPROBE_FAILURE_THRESHOLD": "many"}, wantErr: "DEEPPROBE_FAILURE_THRESHOLD (--failure-threshold)"},
 		{name: "grace time", args: []string{"--grace-time", "5s"}, wantErr: "--grace-time (5s) must exceed --probe-timeout (5s)"},
-		{name: "orphan age", args: []string{"--orphan-age", "6s"}, wantErr: "--orphan-age (6s) must exceed a whole workload"},
-		{name: "max age without interval", args: []string{"--max-age", "1m"}, wantErr: "--max-age only applies with --interval"},
-		{name: "relative rootfs", args: []string{"--rootfs-import-path", "skel"}, wantErr: "--rootfs-import-path must be absolute"},
+		{name: "orphan age", args: []string{"--orphan-age", "6s"}, wantErr: "--orphan-age (6s) must be at least a whole workload"},
+		{name: "max age without interval", args: []string{"--max-age", "1m"}, wantErr: "--max-age: only applies with --interval"},
+		{name: "relative rootfs", args: []string{"--rootfs-import-path", "skel"}, wantErr: "--rootfs-import-path: must be absolute"},
+		{name: "freshness and process timeout defaults", check: func(t *testing.T, c ServeConfig) {
+			if c.Freshness != 42*time.Second || c.OnSaturation != "warn" {
+				t.Errorf("freshness %s, on-saturation %s", c.Freshness, c.OnSaturation)
+			}
+		}},
+		{name: "process timeout above the probe timeout", args: []string{"--process-timeout", "6s"}, wantErr: "--process-timeout (6s) must not exceed --probe-timeout (5s)"},
+		{name: "freshness below the min interval", args: []string{"--freshness", "1s"}, wantErr: "--freshness (1s) must be at least --min-interval"},
+		{name: "unknown stage", args: []string{"--skip-stages", "volume.fly"}, wantErr: `--skip-stages: unknown or non-optional stage "volume.fly"`},
+		{name: "stage dependency", args: []string{"--skip-stages", "volume.stream_in"}, wantErr: "--skip-stages: skipping volume.stream_in leaves process.run without it"},
+		{name: "bad saturation verdict", args: []string{"--on-saturation", "panic"}, wantErr: `--on-saturation must be warn or fail, got "panic"`},
 		{name: "exempt without token", args: []string{"--auth-exempt-shallow"}, wantErr: "--auth-exempt-shallow needs --auth-token-file"},
 		{name: "stray argument", args: []string{"now"}, wantErr: "unexpected arguments: now"},
 	}

@@ -69,7 +69,7 @@ func (u *UpstreamConfig) validate() error {
 func flagError(err error) error {
 	var se *probes.SettingError
 	if errors.As(err, &se) {
-		return fmt.Errorf("--%s: %w", se.Setting, se.Err)
+		return errors.New(se.Named("--" + se.Setting))
 	}
 	return err
 }
@@ -146,7 +146,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.Interval, "interval", 0, "run the workload in the background every interval (0: only on request)")
 	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "background mode: a result older than this fails as stale (default 3 x --interval + a workload)")
 	fs.DurationVar(&cfg.Freshness, "freshness", 0, "a caller whose deadline comes while a workload runs gets the latest result if it is younger than this (default 3 x (--min-interval + a workload); background mode: --max-age)")
-	fs.DurationVar(&cfg.ProcessTimeout, "process-timeout", probes.DefaultProcessTimeout, "deadline of process.run, within --probe-timeout")
+	fs.DurationVar(&cfg.ProcessTimeout, "process-timeout", 0, "deadline of process.run, within --probe-timeout (default 3s, or --probe-timeout when shorter)")
 	fs.IntVar(&cfg.FailureThreshold, "failure-threshold", probes.DefaultFailureThreshold, "consecutive failed workloads before reporting unhealthy")
 	fs.DurationVar(&cfg.MaxTimeInError, "max-time-in-error", 0, "also require the worker to have been failing this long before reporting unhealthy (0: off)")
 	fs.StringVar(&cfg.OnSaturation, "on-saturation", string(probes.SaturationWarn), "verdict of a worker at its container limit: warn (200) or fail (503)")
@@ -187,8 +187,8 @@ func (c *ServeConfig) validate() error {
 		return errors.New("--listen must not be empty")
 	case c.MinInterval <= 0:
 		return fmt.Errorf("--min-interval must be positive, got %s", c.MinInterval)
-	case c.ProcessTimeout <= 0:
-		return fmt.Errorf("--process-timeout must be positive, got %s", c.ProcessTimeout)
+	case c.ProcessTimeout < 0:
+		return fmt.Errorf("--process-timeout must not be negative, got %s", c.ProcessTimeout)
 	case c.FailureThreshold < 1:
 		return fmt.Errorf("--failure-threshold must be at least 1, got %d", c.FailureThreshold)
 	case c.ShallowTimeout <= 0:
