@@ -130,7 +130,7 @@ func TestBOSHPostStart(t *testing.T) {
 	w.needSim(t)
 	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Status: 500})
 	out, code = run()
-	if code == 0 || !strings.Contains(out, "[-]container.create failed: garden create: 500") {
+	if code == 0 || !strings.Contains(out, "[-]container.create failed (upstream_error): garden create: 500") {
 		t.Fatalf("broken worker: exit %d\n%s", code, out)
 	}
 	w.clearFaults(t)

@@ -59,7 +59,7 @@ func TestCheckCommand(t *testing.T) {
 		{"healthy", false, []string{"--url", d.url + "/healthz", "--auth-token-file", token}, 0,
 			[]string{"[+]volume.create ok", "[+]volume.destroy ok", "healthy (pass, deep check"}},
 		{"unhealthy", true, []string{"--url", d.url + "/healthz", "--auth-token-file", token}, 1,
-			[]string{"[-]container.create failed: garden create: 500", "unhealthy: HTTP 503: container.create failed"}},
+			[]string{"[-]container.create failed (upstream_error): garden create: 500", "unhealthy: HTTP 503: container.create failed"}},
 		{"shallow", false, []string{"--url", d.url + "/livez"}, 0, []string{"[+]garden.ping ok", "shallow check"}},
 		{"401 without the token", false, []string{"--url", d.url + "/healthz"}, 1,
 			[]string{"unhealthy: HTTP 401: missing or wrong bearer token"}},

@@ -23,6 +23,7 @@ import (
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/workersim/faults"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
 
 // binDir holds the binaries built once by TestMain.
@@ -188,6 +189,21 @@ func (w *worker) fault(t *testing.T, sim, route string, f faults.Fault) {
 	}
 }
 
+// behaviour sets the Garden simulator's behaviour (gardensim.Behaviour) through the admin endpoint.
+func (w *worker) behaviour(t *testing.T, b gardensim.Behaviour) {
+	t.Helper()
+	body, _ := json.Marshal(b)
+	req, _ := http.NewRequest(http.MethodPut, w.adminURL+"/garden/behaviour", bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("setting behaviour %+v: status %d", b, resp.StatusCode)
+	}
+}
+
 // clearFaults removes every fault from both simulators.
 func (w *worker) clearFaults(t *testing.T) {
 	t.Helper()
@@ -275,6 +291,8 @@ type answer struct {
 		Status      string `json:"status"`
 		Error       string `json:"error"`
 		FailedStage string `json:"failed_stage"`
+		Reason      string `json:"reason"`
+		Saturated   bool   `json:"saturated"`
 		Cached      bool   `json:"cached"`
 		InFlight    *struct {
 			Stage string `json:"stage"`

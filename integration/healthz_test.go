@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/workersim/faults"
+	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/google/uuid"
 )
 
 func stageLine(a answer) string {
@@ -30,7 +33,7 @@ func TestHealthy(t *testing.T) {
 	w := startWorker(t)
 	d := startDeepprobe(t, w)
 	a := d.get(t, "/healthz")
-	want := "volume.create=pass container.create=pass container.destroy=pass volume.destroy=pass"
+	want := "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass"
 	if a.status != http.StatusOK || a.health.Status != "pass" || stageLine(a) != want {
 		t.Fatalf("got %d %s\n%s", a.status, stageLine(a), a.body)
 	}
@@ -55,30 +58,68 @@ func TestFailures(t *testing.T) {
 		name       string
 		sim, route string
 		fault      faults.Fault
+		behaviour  gardensim.Behaviour
 		wantStage  string
 		wantError  string
+		wantReason probes.Reason
 		maxTook    time.Duration
 	}{
 		{
 			name: "garden hangs on create", sim: "garden", route: garden.RouteCreate, fault: faults.Fault{Hang: true},
-			wantStage: probes.StageContainerCreate, wantError: "timed out", maxTook: time.Second + 250*time.Millisecond,
+			wantStage: probes.StageContainerCreate, wantError: "timed out", wantReason: probes.ReasonTimeout, maxTook: time.Second + 250*time.Millisecond,
 		},
 		{
 			name: "baggageclaim 500 on create", sim: "baggageclaim", route: baggageclaim.RouteCreate, fault: faults.Fault{Status: 500},
-			wantStage: probes.StageVolumeCreate, wantError: "baggageclaim create: 500",
+			wantStage: probes.StageVolumeCreate, wantError: "baggageclaim create: 500", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name: "baggageclaim disk full", sim: "baggageclaim", route: baggageclaim.RouteCreate, fault: faults.Fault{DiskFull: true},
-			wantStage: probes.StageVolumeCreate, wantError: "failed to create volume",
+			wantStage: probes.StageVolumeCreate, wantError: "failed to create volume", wantReason: probes.ReasonUpstreamError,
+		},
+		{
+			name: "garden disk full", sim: "garden", route: garden.RouteCreate, fault: faults.Fault{DiskFull: true},
+			wantStage: probes.StageContainerCreate, wantError: "no space left on device", wantReason: probes.ReasonDiskFull,
 		},
 		{
 			name: "garden 500 with a non-JSON body", sim: "garden", route: garden.RouteCreate,
 			fault:     faults.Fault{Status: 500, Body: "Internal Server Error", ContentType: "text/plain"},
-			wantStage: probes.StageContainerCreate, wantError: `unexpected body "Internal Server Error"`,
+			wantStage: probes.StageContainerCreate, wantError: `unexpected body "Internal Server Error"`, wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name: "garden resets the connection", sim: "garden", route: garden.RouteCreate, fault: faults.Fault{Reset: true},
-			wantStage: probes.StageContainerCreate, wantError: "garden create",
+			wantStage: probes.StageContainerCreate, wantError: "garden create", wantReason: probes.ReasonConnectionLost,
+		},
+		{
+			name: "stream-in refused", sim: "baggageclaim", route: baggageclaim.RouteStreamIn, fault: faults.Fault{Status: 500},
+			wantStage: probes.StageVolumeStreamIn, wantError: "baggageclaim stream_in: 500", wantReason: probes.ReasonUpstreamError,
+		},
+		{
+			name: "stream-in hangs", sim: "baggageclaim", route: baggageclaim.RouteStreamIn, fault: faults.Fault{Hang: true},
+			wantStage: probes.StageVolumeStreamIn, wantError: "timed out", wantReason: probes.ReasonTimeout, maxTook: time.Second + 250*time.Millisecond,
+		},
+		{
+			name: "process exits non-zero", behaviour: gardensim.Behaviour{Process: gardensim.ProcessExit, ExitStatus: 2},
+			wantStage: probes.StageProcessRun, wantError: "exited with status 2", wantReason: probes.ReasonNonzeroExit,
+		},
+		{
+			name: "process cannot start", behaviour: gardensim.Behaviour{Process: gardensim.ProcessExecFailed},
+			wantStage: probes.StageProcessRun, wantError: "OCI runtime exec failed", wantReason: probes.ReasonExecFailed,
+		},
+		{
+			name: "process hangs", behaviour: gardensim.Behaviour{Process: gardensim.ProcessHang},
+			wantStage: probes.StageProcessRun, wantError: "timed out", wantReason: probes.ReasonTimeout, maxTook: time.Second + 250*time.Millisecond,
+		},
+		{
+			name: "process stream cut", behaviour: gardensim.Behaviour{Process: gardensim.ProcessCut},
+			wantStage: probes.StageProcessRun, wantError: "stream ended before an exit status", wantReason: probes.ReasonStreamCut,
+		},
+		{
+			name: "redirect on container destroy", sim: "garden", route: garden.RouteDestroy, fault: faults.Fault{Status: 307, Times: 1},
+			wantStage: probes.StageContainerDestroy, wantError: "307 Temporary Redirect", wantReason: probes.ReasonBadAnswer,
+		},
+		{
+			name: "redirect on volume destroy", sim: "baggageclaim", route: baggageclaim.RouteDestroy, fault: faults.Fault{Status: 307, Times: 1},
+			wantStage: probes.StageVolumeDestroy, wantError: "307 Temporary Redirect", wantReason: probes.ReasonBadAnswer,
 		},
 	}
 	for _, tt := range tests {
@@ -86,11 +127,27 @@ func TestFailures(t *testing.T) {
 			w := startWorker(t)
 			w.needSim(t)
 			d := startDeepprobe(t, w, "--probe-timeout", "1s")
-			w.fault(t, tt.sim, tt.route, tt.fault)
+			if tt.sim != "" {
+				w.fault(t, tt.sim, tt.route, tt.fault)
+			}
+			w.behaviour(t, tt.behaviour)
 			a := d.get(t, "/healthz")
-			if a.status != http.StatusServiceUnavailable || a.health.FailedStage != tt.wantStage || !strings.Contains(a.health.Error, tt.wantError) {
-				t.Fatalf("got %d failed_stage=%q error=%q, want 503 %s containing %q\n%s",
-					a.status, a.health.FailedStage, a.health.Error, tt.wantStage, tt.wantError, a.body)
+			if a.status != http.StatusServiceUnavailable || a.health.FailedStage != tt.wantStage || !strings.Contains(a.health.Error, tt.wantError) ||
+				a.health.Reason != string(tt.wantReason) {
+				t.Fatalf("got %d failed_stage=%q reason=%q error=%q, want 503 %s %s containing %q\n%s",
+					a.status, a.health.FailedStage, a.health.Reason, a.health.Error, tt.wantStage, tt.wantReason, tt.wantError, a.body)
+			}
+			w.behaviour(t, gardensim.Behaviour{})
+			if tt.wantStage == probes.StageContainerDestroy || tt.wantStage == probes.StageVolumeDestroy {
+				// The refused destroy left its resource (Garden's grace time or the janitor reaps
+				// it in production); reap it here so that the check below sees the rest.
+				cs, vs := w.ours(t, d.instance)
+				for _, h := range cs {
+					_ = w.g.Destroy(context.Background(), h)
+				}
+				for _, h := range vs {
+					_ = w.b.Destroy(context.Background(), h)
+				}
 			}
 			if tt.maxTook > 0 && a.took > tt.maxTook {
 				t.Errorf("answered in %s, want within %s", a.took, tt.maxTook)
@@ -108,7 +165,7 @@ func TestCallerTimeout(t *testing.T) {
 	d := startDeepprobe(t, w, "--probe-timeout", "3s", "--min-interval", "1m")
 	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Latency: faults.Duration(time.Second), Times: 1})
 	a := d.get(t, "/healthz?timeout=200ms")
-	if a.status != http.StatusServiceUnavailable || a.health.Error != "timed out waiting for probe" {
+	if a.status != http.StatusServiceUnavailable || !strings.HasPrefix(a.health.Error, "no result yet: container.create running for") {
 		t.Fatalf("got %d %s", a.status, a.body)
 	}
 	if a.took > time.Second {
@@ -161,7 +218,7 @@ func TestConcurrentRequestsShareOneWorkload(t *testing.T) {
 			t.Fatalf("request %d: status %d", i, s)
 		}
 	}
-	if got := d.metric(t, `deepprobe_workloads_total{failed_stage="",result="pass"}`); got != 1 {
+	if got := d.metric(t, `deepprobe_workloads_total{result="pass"}`); got != 1 {
 		t.Errorf("deepprobe counted %v workloads, want 1", got)
 	}
 	if w.adminURL != "" {
@@ -289,7 +346,7 @@ func TestHeartbeatFile(t *testing.T) {
 func TestBackgroundMode(t *testing.T) {
 	w := startWorker(t)
 	d := startDeepprobe(t, w, "--interval", "200ms", "--min-interval", "1h")
-	series := `deepprobe_workloads_total{failed_stage="",result="pass"}`
+	series := `deepprobe_workloads_total{result="pass"}`
 	waitUntil(t, 5*time.Second, "three background workloads", func() bool { return d.metric(t, series) >= 3 })
 	a := d.get(t, "/healthz")
 	if a.status != http.StatusOK || !a.health.Cached {
@@ -329,5 +386,143 @@ func TestLivezCountsA500AsAFailure(t *testing.T) {
 	w.fault(t, "garden", garden.RoutePing, faults.Fault{Hang: true, Times: 1})
 	if a := d.get(t, "/livez?timeout=300ms"); a.status != http.StatusServiceUnavailable || a.took > time.Second {
 		t.Errorf("hanging ping: %d in %s %s", a.status, a.took, a.body)
+	}
+}
+
+// TestSlowWorkerIsNotDead reproduces the field report at a tenth of its scale: Garden's creates
+// take 250ms (2.5s), under --probe-timeout 500ms (5s); a caller asks every 600ms (6s) with
+// ?timeout=200ms (2s). Every caller arrives after --min-interval, starts a workload and gives up
+// before it ends: it must get the previous, fresh result, never a 503.
+func TestSlowWorkerIsNotDead(t *testing.T) {
+	w := startWorker(t)
+	w.needSim(t)
+	d := startDeepprobe(t, w, "--probe-timeout", "500ms", "--process-timeout", "400ms", "--cleanup-timeout", "200ms",
+		"--min-interval", "500ms", "--grace-time", "1m")
+	// The first workload passes at full speed: Kubernetes' startupProbe covers start-up.
+	if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+		t.Fatalf("first answer %d %s", a.status, a.body)
+	}
+	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Latency: faults.Duration(250 * time.Millisecond)})
+	var fails, inFlight int
+	const probes_ = 12
+	for i := range probes_ {
+		time.Sleep(600 * time.Millisecond) // the caller's period, not synchronisation
+		a := d.get(t, "/healthz?timeout=200ms")
+		if a.status != http.StatusOK {
+			fails++
+			t.Errorf("probe %d: %d %s", i, a.status, a.body)
+		}
+		if a.health.InFlight != nil {
+			inFlight++
+		}
+		if a.took > 400*time.Millisecond {
+			t.Errorf("probe %d answered in %s with ?timeout=200ms", i, a.took)
+		}
+	}
+	t.Logf("%d of %d answers were 503; %d were served a fresh result while a workload ran", fails, probes_, inFlight)
+	if inFlight == 0 {
+		t.Error("no caller's deadline came while a workload ran: the test did not reproduce the case")
+	}
+	w.clearFaults(t)
+}
+
+// TestHungWorkerStillFails: creates that hang past --probe-timeout still give 503 within
+// every caller's deadline, naming container.create and timeout once a result exists.
+func TestHungWorkerStillFails(t *testing.T) {
+	w := startWorker(t)
+	w.needSim(t)
+	d := startDeepprobe(t, w, "--probe-timeout", "500ms", "--process-timeout", "400ms", "--cleanup-timeout", "200ms",
+		"--min-interval", "500ms", "--grace-time", "1m")
+	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Hang: true})
+	for i := range 6 {
+		a := d.get(t, "/healthz?timeout=200ms")
+		if a.status != http.StatusServiceUnavailable || a.took > 400*time.Millisecond {
+			t.Fatalf("probe %d: %d in %s: %s", i, a.status, a.took, a.body)
+		}
+		switch {
+		case i == 0 && (a.health.InFlight == nil || a.health.InFlight.Stage != probes.StageContainerCreate):
+			t.Errorf("first answer does not name the stage in flight: %s", a.body)
+		case i > 1 && (a.health.FailedStage != probes.StageContainerCreate || a.health.Reason != string(probes.ReasonTimeout)):
+			t.Errorf("probe %d: failed_stage %q reason %q: %s", i, a.health.FailedStage, a.health.Reason, a.body)
+		}
+		time.Sleep(600 * time.Millisecond) // the caller's period
+	}
+	w.clearFaults(t)
+}
+
+// TestSaturatedWorker: a worker at its container limit is full, not broken: 200 warn with
+// reason max_containers by default, 503 with --on-saturation fail.
+func TestSaturatedWorker(t *testing.T) {
+	for _, tt := range []struct {
+		flag       string
+		wantStatus int
+		wantState  string
+	}{{"warn", http.StatusOK, "warn"}, {"fail", http.StatusServiceUnavailable, "fail"}} {
+		t.Run(tt.flag, func(t *testing.T) {
+			w := startWorker(t, "--garden-max-containers", "1")
+			w.needSim(t)
+			// A build's container fills the worker.
+			v, err := w.b.CreateVolume(context.Background(), baggageclaim.Request{Handle: "build-" + uuid.NewString(), Strategy: baggageclaim.EmptyStrategy()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.g.Create(context.Background(), garden.Spec{Handle: v.Handle, RootFSPath: "raw://" + v.Path}); err != nil {
+				t.Fatal(err)
+			}
+			d := startDeepprobe(t, w, "--on-saturation", tt.flag)
+			a := d.get(t, "/healthz")
+			if a.status != tt.wantStatus || a.health.Status != tt.wantState || a.health.Reason != string(probes.ReasonMaxContainers) ||
+				a.health.FailedStage != probes.StageContainerCreate || a.health.Saturated != (tt.flag == "warn") {
+				t.Fatalf("got %d %s", a.status, a.body)
+			}
+			if got := d.metric(t, `deepprobe_stage_failures_total{reason="max_containers",stage="container.create"}`); got != 1 {
+				t.Errorf("stage failure metric %v, want 1", got)
+			}
+			w.assertNoResidue(t, d.instance)
+		})
+	}
+}
+
+// TestRuntimeProfiles runs the core scenario on every runtime profile: a healthy worker passes
+// all six stages with no --rootfs-import-path, and the depth can be chosen.
+func TestRuntimeProfiles(t *testing.T) {
+	for _, runtime := range []string{"containerd", "guardian", "houdini"} {
+		t.Run(runtime, func(t *testing.T) {
+			w := startWorker(t, "--runtime", runtime)
+			w.needSim(t)
+			d := startDeepprobe(t, w)
+			a := d.get(t, "/healthz")
+			want := "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass"
+			if got := stageLine(a); a.status != http.StatusOK || got != want {
+				t.Fatalf("got %d %s\n%s", a.status, got, a.body)
+			}
+			// Without stream-in, houdini refuses the empty volume as a rootfs; the others take it.
+			d2 := startDeepprobe(t, w, "--skip-stages", "volume.stream_in,process.run")
+			b := d2.get(t, "/healthz")
+			if wantFail := runtime == "houdini"; (b.status != http.StatusOK) != wantFail {
+				t.Errorf("without stream-in: %d %s", b.status, b.body)
+			}
+			w.assertNoResidue(t, d.instance)
+			w.assertNoResidue(t, d2.instance)
+		})
+	}
+}
+
+// TestReaperRace: Garden's grace-time reaper race on every workload gives no false 503.
+func TestReaperRace(t *testing.T) {
+	w := startWorker(t, "--garden-reaper-race-every", "1")
+	w.needSim(t)
+	d := startDeepprobe(t, w, "--min-interval", "1ns")
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	for i := range n {
+		if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+			t.Fatalf("workload %d: %d %s", i, a.status, a.body)
+		}
+	}
+	if got := d.metric(t, `deepprobe_workloads_total{result="pass"}`); got != float64(n) {
+		t.Errorf("%v passing workloads, want %d", got, n)
 	}
 }

@@ -72,7 +72,8 @@ type ProberConfig struct {
 	// OnSaturation is the verdict of a worker at its container limit (default warn).
 	OnSaturation Saturation
 	// Listeners are called with every finished workload's outcome, in order, from the
-	// workload's goroutine (logs, metrics, the heartbeat file subscribe here).
+	// workload's goroutine, before any caller gets it (logs, metrics and the heartbeat file
+	// subscribe here). They must be quick.
 	Listeners []func(Outcome)
 	// Registerer receives the prober's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -303,11 +304,13 @@ func (p *Prober) finish(f *flight, res Result) {
 	p.metrics.inFlight.Set(0)
 	p.mu.Unlock()
 
-	f.outcome = o
-	close(f.done)
+	// Listeners first, so that a caller who sees this result also sees its metrics, log line
+	// and heartbeat.
 	for _, l := range p.cfg.Listeners {
 		l(o)
 	}
+	f.outcome = o
+	close(f.done)
 }
 
 // Trigger starts a workload unless one is in flight or the Prober is shutting down. It is

@@ -148,7 +148,7 @@ func (t Timing) Resolve() (Timing, error) {
 		return t, settingErr(SettingMaxAge, "(%s) must exceed --%s (%s), or every result would be stale before the next", t.MaxAge, SettingInterval, t.Interval)
 	case t.OrphanAge > 0 && t.OrphanAge < longest:
 		return t, settingErr(SettingOrphanAge, "(%s) must be at least a whole workload (--%s + 2 x --%s = %s)", t.OrphanAge, SettingProbeTimeout, SettingCleanupTimeout, longest)
-	case t.Freshness > 0 && t.Freshness < t.MinInterval:
+	case t.Freshness > 0 && t.Interval == 0 && t.Freshness < t.MinInterval:
 		return t, settingErr(SettingFreshness, "(%s) must be at least --%s (%s)", t.Freshness, SettingMinInterval, t.MinInterval)
 	}
 	if t.MaxAge == 0 && t.Interval > 0 {

@@ -98,7 +98,7 @@ func run(args []string) error {
 		adminURL = "http://" + ln.Addr().String()
 	}
 	// One line with every address, for people and for the tests that start workersim on :0.
-	logger.Info("workersim ready", "runtime", *runtime, "garden", g.URL, "baggageclaim", b.URL, "admin", adminURL)
+	logger.Info("workersim ready", "garden", g.URL, "baggageclaim", b.URL, "admin", adminURL, "runtime", *runtime)
 
 	select {
 	case <-ctx.Done():

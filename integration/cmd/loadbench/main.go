@@ -27,6 +27,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/deepprobe/deepprobe/probes"
+	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/rootfs"
 )
 
 func main() {
@@ -229,38 +234,67 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 
-// rawWorkload is the same sequence of calls the workload makes, sent by a minimal client.
+// rawWorkload is the same sequence of calls the workload makes, sent straight through the
+// wire clients with none of deepprobe's prober, server or bookkeeping. A destroy counts as
+// done on the same answers as in the product (garden.ErrGone, baggageclaim.ErrGone: one
+// definition), so Garden's grace-time reaper race on containerd does not abort the run.
 func (b *bench) rawWorkload() error {
-	h := "health-check-" + uuid.NewString()
-	props := `{"deepprobe.health-check":"true","deepprobe.created-at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`
-	strategy := `{"type":"empty"}`
-	if p := os.Getenv("DEEPPROBE_ROOTFS_IMPORT_PATH"); p != "" {
-		strategy = `{"type":"import","path":"` + p + `"}`
-	}
-	resp, err := client.Post(b.bcURL+"/volumes", "application/json",
-		strings.NewReader(`{"handle":"`+h+`","strategy":`+strategy+`,"properties":`+props+`}`))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g, bc, err := b.clients()
 	if err != nil {
 		return err
 	}
-	var v struct{ Path string }
-	err = json.NewDecoder(resp.Body).Decode(&v)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 201 {
-		return fmt.Errorf("raw volume create: %d %v", resp.StatusCode, err)
+	h := probes.HandlePrefix + uuid.NewString()
+	props := map[string]string{probes.MarkerProperty: probes.MarkerValue, probes.CreatedAtProperty: time.Now().UTC().Format(time.RFC3339)}
+	strategy := baggageclaim.EmptyStrategy()
+	if p := os.Getenv("DEEPPROBE_ROOTFS_IMPORT_PATH"); p != "" {
+		strategy = baggageclaim.ImportStrategy(p)
 	}
-	steps := []struct{ method, url, body string }{
-		{"POST", b.gardenURL + "/containers", `{"handle":"` + h + `","grace_time":60000000000,"rootfs":"raw://` + v.Path + `","properties":` + props + `}`},
-		{"PUT", b.gardenURL + "/containers/" + h + "/grace_time", "60000000000"},
-		{"DELETE", b.gardenURL + "/containers/" + h, ""},
-		{"DELETE", b.bcURL + "/volumes/" + h, ""},
+	v, err := bc.CreateVolume(ctx, baggageclaim.Request{Handle: h, Strategy: strategy, Properties: props})
+	if err != nil {
+		return fmt.Errorf("raw volume create: %w", err)
 	}
-	for _, s := range steps {
-		code, err := do(s.method, s.url, s.body)
-		if err != nil || code >= 300 {
-			return fmt.Errorf("raw %s %s: %d %v", s.method, s.url, code, err)
-		}
+	defer func() { _ = bc.Destroy(context.WithoutCancel(ctx), h) }()
+	if err := bc.StreamIn(ctx, h, rawTar); err != nil {
+		return fmt.Errorf("raw stream-in: %w", err)
+	}
+	if _, err := g.Create(ctx, garden.Spec{Handle: h, GraceTime: time.Minute, RootFSPath: "raw://" + v.Path, Properties: props}); err != nil {
+		return fmt.Errorf("raw container create: %w", err)
+	}
+	defer func() { _ = g.Destroy(context.WithoutCancel(ctx), h) }()
+	if err := g.SetGraceTime(ctx, h, time.Minute); err != nil {
+		return fmt.Errorf("raw grace time: %w", err)
+	}
+	if err := g.Run(ctx, h, garden.ProcessSpec{Path: probes.ProcessPath, User: "0:0"}); err != nil {
+		return fmt.Errorf("raw process run: %w", err)
+	}
+	if err := g.Destroy(ctx, h); err != nil && !errors.Is(err, garden.ErrGone) {
+		return fmt.Errorf("raw container destroy: %w", err)
+	}
+	if err := bc.Destroy(ctx, h); err != nil && !errors.Is(err, baggageclaim.ErrGone) {
+		return fmt.Errorf("raw volume destroy: %w", err)
 	}
 	return nil
+}
+
+// rawTar is what the workload streams in.
+var rawTar = func() []byte {
+	b, err := rootfs.Tar(runtime.GOARCH)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
+// clients returns wire clients on the harness's shared connection pool.
+func (b *bench) clients() (*garden.Client, *baggageclaim.Client, error) {
+	g, err := garden.NewClient(b.gardenURL, client)
+	if err != nil {
+		return nil, nil, err
+	}
+	bc, err := baggageclaim.NewClient(b.bcURL, client)
+	return g, bc, err
 }
 
 // overhead: figure 1.
@@ -589,7 +623,7 @@ func (b *bench) slowWorker() error {
 	}
 	// Sample the worker: at most one health-check volume may exist at any moment.
 	for ctx.Err() == nil {
-		_, body, err := get(b.bcURL + "/volumes?deepprobe.health-check=true")
+		_, body, err := get(b.bcURL + "/volumes?" + probes.MarkerProperty + "=" + probes.MarkerValue)
 		if err == nil {
 			var vs []json.RawMessage
 			if json.Unmarshal(body, &vs) == nil && len(vs) > maxVolumes {
