@@ -321,7 +321,7 @@ func (b *bench) slowVerdicts() error {
 	if code, _, err := get(url + "/healthz"); err != nil || code != 200 {
 		return fmt.Errorf("slow verdicts: first workload %d %v", code, err)
 	}
-	if code, err := do("PUT", b.adminURL+"/garden/faults/create", fmt.Sprintf(`{"latency":%q}`, (25 * unit / 10).String())); err != nil || code != 204 {
+	if code, err := do("PUT", b.adminURL+"/garden/faults/create", fmt.Sprintf(`{"latency":%q}`, (25*unit/10).String())); err != nil || code != 204 {
 		return fmt.Errorf("setting latency: %d %v", code, err)
 	}
 	defer do("DELETE", b.adminURL+"/garden/faults", "")
