@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,5 +303,72 @@ func TestJanitorConfig(t *testing.T) {
 		if _, err := gc.New(cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)
 		}
+	}
+}
+
+// blockingContainers lists many health-check containers and holds every properties call until
+// released, so that a test can count what a sweep holds while it works.
+type blockingContainers struct {
+	handles  []string
+	inCall   atomic.Int32
+	released chan struct{}
+}
+
+func (b *blockingContainers) List(context.Context, map[string]string) ([]string, error) {
+	return b.handles, nil
+}
+
+func (b *blockingContainers) Properties(ctx context.Context, _ string) (map[string]string, error) {
+	b.inCall.Add(1)
+	select {
+	case <-b.released:
+	case <-ctx.Done():
+	}
+	return marked(time.Unix(0, 0).UTC().Format(time.RFC3339)), nil
+}
+
+func (b *blockingContainers) Destroy(context.Context, string) error { return nil }
+
+type noVolumes struct{}
+
+func (noVolumes) List(context.Context, map[string]string) ([]baggageclaim.Volume, error) {
+	return nil, nil
+}
+func (noVolumes) Destroy(context.Context, string) error { return nil }
+
+// TestJanitorSweepHoldsBoundedGoroutines: a list of 20,000 health-check handles must not start
+// a goroutine per handle (170,000 once took 577 MB): a sweep takes its concurrency slot before
+// it starts the work.
+func TestJanitorSweepHoldsBoundedGoroutines(t *testing.T) {
+	g := &blockingContainers{released: make(chan struct{})}
+	for i := range 20000 {
+		g.handles = append(g.handles, fmt.Sprintf("health-check-%d", i))
+	}
+	j, err := gc.New(gc.Config{Garden: g, Baggageclaim: noVolumes{}, OrphanAge: time.Minute, Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	done := make(chan gc.Report, 1)
+	go func() { done <- j.Sweep(context.Background()) }()
+	waitUntil(t, func() bool { return g.inCall.Load() == 4 })
+	if n := runtime.NumGoroutine() - before; n > 4+8 {
+		t.Errorf("a sweep of %d handles holds %d goroutines, want about its concurrency (4)", len(g.handles), n)
+	}
+	close(g.released)
+	if r := <-done; r.Count(gc.KindContainer, gc.ActionReaped) != len(g.handles) {
+		t.Errorf("reaped %d of %d", r.Count(gc.KindContainer, gc.ActionReaped), len(g.handles))
+	}
+}
+
+// waitUntil polls cond: the sweep runs on goroutines this test does not own.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -87,14 +87,11 @@ func (c WorkloadConfig) withDefaults() WorkloadConfig {
 	return c
 }
 
-// Validate reports a configuration the workload cannot run with, naming the setting.
+// Validate reports a setting the workload cannot run with, naming it. It does not look at the
+// clients, so that a configuration can be checked before they exist.
 func (c WorkloadConfig) Validate() error {
 	c = c.withDefaults()
 	switch {
-	case c.Garden == nil:
-		return errors.New("probes: a Garden client is required")
-	case c.Baggageclaim == nil:
-		return errors.New("probes: a Baggageclaim client is required")
 	case c.RootFSImportPath != "" && !filepath.IsAbs(c.RootFSImportPath):
 		return settingErr(SettingRootFSImportPath, "must be absolute, got %q", c.RootFSImportPath)
 	}
@@ -163,6 +160,12 @@ type Progress struct {
 
 // NewWorkload returns a Workload, or an error naming what is wrong with cfg.
 func NewWorkload(cfg WorkloadConfig) (*Workload, error) {
+	switch {
+	case cfg.Garden == nil:
+		return nil, errors.New("probes: a Garden client is required")
+	case cfg.Baggageclaim == nil:
+		return nil, errors.New("probes: a Baggageclaim client is required")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

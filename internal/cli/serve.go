@@ -207,7 +207,7 @@ func (c *ServeConfig) validate() error {
 		return flagError(err)
 	}
 	c.MaxWait, c.MaxAge, c.Freshness, c.OrphanAge = t.MaxWait, t.MaxAge, t.Freshness, t.OrphanAge
-	if err := c.workloadConfig(nil, nil).Validate(); err != nil {
+	if err := c.workloadConfig(nil, nil).Validate(); err != nil { // settings only: no clients yet
 		return flagError(err)
 	}
 	if c.Instance == "" {
@@ -238,11 +238,6 @@ func (c *ServeConfig) skipStages() []string {
 
 // workloadConfig maps the flags to the workload's configuration.
 func (c *ServeConfig) workloadConfig(g probes.Containers, b probes.Volumes) probes.WorkloadConfig {
-	if g == nil || b == nil { // validation only: stand-ins that are never called
-		var gc *garden.Client
-		var bc *baggageclaim.Client
-		g, b = gc, bc
-	}
 	return probes.WorkloadConfig{
 		Garden: g, Baggageclaim: b, RootFSImportPath: c.RootFSImportPath, Skip: c.skipStages(),
 		Timeout: c.ProbeTimeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime, Instance: c.Instance,
