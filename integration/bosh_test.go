@@ -84,7 +84,7 @@ func TestBOSHJob(t *testing.T) {
 		overrides map[string]any
 	}{
 		{"defaults", nil},
-		{"with a token and a rootfs", map[string]any{"deepprobe.auth_token": "s3cret", "deepprobe.rootfs_import_path": "/var/vcap/data/skeleton", "deepprobe.interval": "30s"}},
+		{"with a token and a rootfs", map[string]any{"deepprobe.auth_token": "s3cret-token-0123456789", "deepprobe.rootfs_import_path": "/var/vcap/data/skeleton", "deepprobe.interval": "30s"}},
 	} {
 		t.Run("bpm args parse: "+tt.name, func(t *testing.T) {
 			var bpm struct {

@@ -45,7 +45,7 @@ func runCommand(t *testing.T, args []string, env []string) (string, int) {
 func TestCheckCommand(t *testing.T) {
 	w := startWorker(t)
 	token := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+	if err := os.WriteFile(token, []byte("s3cret-token-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := startDeepprobe(t, w, "--min-interval", "1ns", "--auth-token-file", token, "--auth-exempt-shallow")

@@ -170,6 +170,17 @@ type query struct {
 	verbose bool
 }
 
+// parseRawQuery parses and validates the raw query string: a malformed one (`?%zz`,
+// `?timeout=2s;verbose`) is an error naming the problem, never silently dropped with the
+// caller's timeout in it.
+func parseRawQuery(raw string, defaultTimeout time.Duration) (query, error) {
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return query{}, fmt.Errorf("malformed query string %q: %w", raw, err)
+	}
+	return parseQuery(values, defaultTimeout)
+}
+
 // parseQuery validates the query string; unknown parameters are errors, so that a typo
 // (?timout=2s) is not silently ignored.
 func parseQuery(values url.Values, defaultTimeout time.Duration) (query, error) {
@@ -224,7 +235,7 @@ func parseTimeout(v string) (time.Duration, error) {
 }
 
 func (s *Server) healthz(c echo.Context) error {
-	q, err := parseQuery(c.QueryParams(), s.cfg.MaxWait)
+	q, err := parseRawQuery(c.Request().URL.RawQuery, s.cfg.MaxWait)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
@@ -300,7 +311,7 @@ func (s *Server) respondJSON(c echo.Context, status int, body []byte) error {
 }
 
 func (s *Server) livez(c echo.Context) error {
-	q, err := parseQuery(c.QueryParams(), s.cfg.ShallowTimeout)
+	q, err := parseRawQuery(c.Request().URL.RawQuery, s.cfg.ShallowTimeout)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
@@ -330,10 +341,11 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	if s.cfg.AuthToken == "" {
 		return next
 	}
-	want := []byte("Bearer " + s.cfg.AuthToken)
+	want := []byte(s.cfg.AuthToken)
 	return func(c echo.Context) error {
-		got := []byte(c.Request().Header.Get(echo.HeaderAuthorization))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		// The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+		scheme, got, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimLeft(got, " ")), want) != 1 {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="deepprobe"`)
 			return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong bearer token")
 		}
@@ -391,6 +403,18 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 
 var knownRoutes = []string{PathHealthz, PathReadyz, PathLivez, PathMetrics}
 
+// knownMethods are the method label's values; any other method is counted as "other", so that
+// made-up methods cannot grow the metrics without bound.
+var knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
+	http.MethodPatch, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+func methodLabel(m string) string {
+	if slices.Contains(knownMethods, m) {
+		return m
+	}
+	return "other"
+}
+
 // observe logs and counts every request.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -405,7 +429,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "other"
 		}
 		status := c.Response().Status
-		s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+		s.metrics.requests.WithLabelValues(route, methodLabel(c.Request().Method), strconv.Itoa(status)).Inc()
 		s.metrics.duration.WithLabelValues(route).Observe(took.Seconds())
 		level := slog.LevelInfo
 		if route == PathMetrics || (status < 400 && route != "other") {
@@ -413,7 +437,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if ctx := c.Request().Context(); s.cfg.Logger.Enabled(ctx, level) {
 			s.cfg.Logger.Log(ctx, level, "request", "method", c.Request().Method,
-				"path", c.Request().URL.RequestURI(), "status", status, "duration", took.Round(time.Microsecond),
+				"path", c.Request().URL.Path, "status", status, "duration", took.Round(time.Microsecond),
 				"remote", c.RealIP())
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -128,6 +129,9 @@ func TestHealthz(t *testing.T) {
 		{"repeated parameter", &fakeDeep{}, "/healthz?timeout=1s&timeout=2s", 400, []string{`given 2 times`}},
 		{"bad verbose", &fakeDeep{}, "/healthz?verbose=yes", 400, []string{`query parameter \"verbose\"`}},
 		{"unknown path", &fakeDeep{}, "/health", 404, []string{`no such endpoint /health`}},
+		{"malformed escape", &fakeDeep{}, "/healthz?%zz", 400, []string{`malformed query string \"%zz\"`}},
+		{"semicolon separator", &fakeDeep{}, "/healthz?timeout=2s;verbose", 400, []string{`malformed query string`, `semicolon`}},
+		{"livez malformed", &fakeDeep{}, "/livez?timeout=%", 400, []string{`malformed query string`}},
 		{"wrong method", &fakeDeep{}, "/healthz", 405, nil},
 	}
 	for _, tt := range tests {
@@ -190,6 +194,8 @@ func TestAuth(t *testing.T) {
 	shallow := fakeShallow{{Name: probes.CheckGardenPing, Status: probes.StatusPass}}
 	bearer := http.Header{"Authorization": {"Bearer s3cret"}}
 	wrong := http.Header{"Authorization": {"Bearer nope"}}
+	lower := http.Header{"Authorization": {"bearer s3cret"}}
+	noScheme := http.Header{"Authorization": {"s3cret"}}
 	for _, exempt := range []bool{false, true} {
 		ts := newTestServer(t, deep, shallow, Config{AuthToken: "s3cret", AuthExemptShallow: exempt})
 		tests := []struct {
@@ -198,6 +204,7 @@ func TestAuth(t *testing.T) {
 			want   int
 		}{
 			{"/healthz", nil, 401}, {"/healthz", wrong, 401}, {"/healthz", bearer, 200}, {"/readyz", nil, 401},
+			{"/healthz", lower, 200}, {"/healthz", noScheme, 401},
 			{"/livez", nil, map[bool]int{false: 401, true: 200}[exempt]}, {"/livez", bearer, 200},
 			{"/metrics", nil, map[bool]int{false: 401, true: 200}[exempt]},
 		}
@@ -231,17 +238,22 @@ func TestMetricsCountRequests(t *testing.T) {
 }
 
 func FuzzParseQuery(f *testing.F) {
-	for _, seed := range []string{"", "timeout=2s", "verbose", "timeout=1.5&verbose=false", "timeout=%zz", "a=b&a=c", "timeout=1e308"} {
+	for _, seed := range []string{"", "timeout=2s", "verbose", "timeout=1.5&verbose=false", "timeout=%zz", "a=b&a=c", "timeout=1e308", "timeout=2s;verbose"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		values, err := url.ParseQuery(raw)
+		q, err := parseRawQuery(raw, time.Second)
 		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
 			return
 		}
-		q, err := parseQuery(values, time.Second)
-		if err == nil && (q.timeout <= 0 || q.timeout > MaxTimeout) {
+		if q.timeout <= 0 || q.timeout > MaxTimeout {
 			t.Fatalf("accepted %q with timeout %s", raw, q.timeout)
+		}
+		if _, perr := url.ParseQuery(raw); perr != nil {
+			t.Fatalf("accepted the malformed %q", raw)
 		}
 	})
 }
@@ -277,5 +289,33 @@ func TestEncodedOutcomeIsReusedOnlyForTheSameOutcome(t *testing.T) {
 		if status != st.wantStatus || string(gotJSON) != string(wantJSON) {
 			t.Errorf("step %d: %d\n got %s\nwant %s", i, status, gotJSON, wantJSON)
 		}
+	}
+}
+
+// TestMetricsLabelsAreBounded: made-up HTTP methods (even unauthenticated ones) do not each make
+// a series.
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	deep := &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}
+	ts := newTestServer(t, deep, fakeShallow{}, Config{AuthToken: "s3cret-token"})
+	for i := range 200 {
+		req, _ := http.NewRequest(fmt.Sprintf("M%d", i), ts.URL+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	_, _, body := get(t, ts, http.MethodGet, "/metrics", http.Header{"Authorization": {"Bearer s3cret-token"}})
+	series := 0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "deepprobe_http_requests_total{") {
+			series++
+			if strings.Contains(line, `method="M`) {
+				t.Fatalf("a made-up method became a label: %s", line)
+			}
+		}
+	}
+	if series == 0 || series > 5 {
+		t.Errorf("%d request series after 200 made-up methods", series)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,5 +157,71 @@ func TestRunExitCodes(t *testing.T) {
 		if code != tt.code || !strings.Contains(out.String(), tt.out) {
 			t.Errorf("%v: exit %d, output %q; want %d and %q", tt.args, code, out.String(), tt.code, tt.out)
 		}
+	}
+}
+
+func TestReadToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path, want, wantErr string
+	}{
+		{"good, trimmed", write("ok", "  abcdefghijklmnop1234 \r\nsecond line\n"), "abcdefghijklmnop1234", ""},
+		{"a character device is not read", "/dev/zero", "", "not a regular file"},
+		{"a FIFO does not hang start-up", fifo, "", "not a regular file"},
+		{"a directory", dir, "", "not a regular file"},
+		{"too large", write("big", strings.Repeat("a", 5000)), "", "larger than 4096 bytes"},
+		{"byte-order mark", write("bom", "\uFEFFabcdefghijklmnop1234\n"), "", "byte-order mark"},
+		{"control character", write("ctl", "abcdefgh\x07ijklmnop1234\n"), "", "control character"},
+		{"one character", write("short", "x\n"), "", "use at least 16"},
+		{"empty", write("empty", "\n\n"), "", "holds no token"},
+		{"inner space", write("space", "abcdefgh ijklmnop1234\n"), "", "holds a space"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readToken(tt.path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--auth-token-file") {
+					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestHeartbeatLeavesNothingBehind: a rename that fails (the path is a directory) leaves no
+// temporary file, however often it is tried.
+func TestHeartbeatLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "heartbeat")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := writeHeartbeat(target, time.Unix(1700000000, 0)); err == nil {
+			t.Fatal("writing over a directory succeeded")
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("left in %s: %v", dir, names)
 	}
 }

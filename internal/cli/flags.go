@@ -8,6 +8,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // EnvName is the environment variable that stands for a flag: DEEPPROBE_ and the flag's name in
@@ -69,18 +71,54 @@ func usage(fs *flag.FlagSet, synopsis string) func() {
 	}
 }
 
-// readToken reads a bearer token file: the first line, trimmed; an empty token is an error.
+// maxTokenFile is the most of a token file that is read; a token is one short line.
+const maxTokenFile = 4096
+
+// minTokenLength is the shortest token accepted: anything shorter is guessable.
+const minTokenLength = 16
+
+// readToken reads a bearer token file: a regular file (not a FIFO, a device or a directory,
+// which could hang start-up or never end), at most maxTokenFile bytes, whose first line,
+// trimmed of spaces, is the token. A token that is too short or holds a byte-order mark or a
+// control character is refused, naming why.
 func readToken(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(path)
+	info, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("--auth-token-file: %w", err)
 	}
-	tok := strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
-	if tok == "" {
+	if !info.Mode().IsRegular() {
+		return "", fmt.Errorf("--auth-token-file: %s is not a regular file (%s)", path, info.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--auth-token-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return "", fmt.Errorf("--auth-token-file: %w", err)
+	}
+	if len(b) > maxTokenFile {
+		return "", fmt.Errorf("--auth-token-file: %s is larger than %d bytes: it holds no single token", path, maxTokenFile)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	tok := strings.Trim(line, " \t\r")
+	switch {
+	case tok == "":
 		return "", fmt.Errorf("--auth-token-file: %s holds no token", path)
+	case strings.HasPrefix(tok, "\uFEFF"):
+		return "", fmt.Errorf("--auth-token-file: %s starts with a byte-order mark; save it without one", path)
+	case !utf8.ValidString(tok):
+		return "", fmt.Errorf("--auth-token-file: %s is not valid UTF-8", path)
+	case strings.IndexFunc(tok, unicode.IsControl) >= 0:
+		return "", fmt.Errorf("--auth-token-file: the token in %s holds a control character", path)
+	case strings.ContainsAny(tok, " \t"):
+		return "", fmt.Errorf("--auth-token-file: the token in %s holds a space; a bearer token cannot", path)
+	case len(tok) < minTokenLength:
+		return "", fmt.Errorf("--auth-token-file: the token in %s is %d characters; use at least %d", path, len(tok), minTokenLength)
 	}
 	return tok, nil
 }

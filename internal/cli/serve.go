@@ -341,7 +341,11 @@ func writeHeartbeat(path string, now time.Time) error {
 		_ = os.Remove(tmp.Name())
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		_ = os.Remove(tmp.Name()) // leave nothing behind (the path may be a directory)
+		return err
+	}
+	return nil
 }
 
 // Addr returns the address the server listens on, once Run has bound it.
