@@ -2,12 +2,14 @@ package integration
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -369,7 +371,7 @@ func TestBackgroundMode(t *testing.T) {
 func TestLivezCountsA500AsAFailure(t *testing.T) {
 	w := startWorker(t)
 	w.needSim(t)
-	d := startDeepprobe(t, w)
+	d := startDeepprobe(t, w, "--shallow-reuse", "1ns") // every call a round of its own
 	for _, tt := range []struct{ sim, route, check string }{
 		{"garden", garden.RoutePing, probes.CheckGardenPing},
 		{"baggageclaim", baggageclaim.RouteList, probes.CheckBaggageclaimList},
@@ -524,5 +526,41 @@ func TestReaperRace(t *testing.T) {
 	}
 	if got := d.metric(t, `deepprobe_workloads_total{result="pass"}`); got != float64(n) {
 		t.Errorf("%v passing workloads, want %d", got, n)
+	}
+}
+
+// TestLivezUnderACrowd: 1,000 concurrent /livez share upstream rounds: no false 503 and a
+// handful of upstream calls, not one per caller.
+func TestLivezUnderACrowd(t *testing.T) {
+	w := startWorker(t)
+	w.needSim(t)
+	d := startDeepprobe(t, w)
+	tr := &http.Transport{MaxIdleConnsPerHost: 1000}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := hc.Get(d.url + "/livez")
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of 1000 /livez failed", n)
+	}
+	if n := w.calls(t, "garden")[garden.RoutePing]; n > 20 {
+		t.Errorf("%d Garden pings for 1000 callers", n)
 	}
 }

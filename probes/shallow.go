@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -30,33 +31,116 @@ const (
 	CheckBaggageclaimList = "baggageclaim.list"
 )
 
-// Shallow is the cheap check: Garden's /ping and a filtered Baggageclaim volume list, run
-// concurrently, each judged by its status code (a 500 is a failure, unlike Concourse's own
-// check). It creates nothing.
-type Shallow struct {
+// Defaults of ShallowConfig.
+const (
+	DefaultShallowTimeout = 2 * time.Second
+	DefaultShallowReuse   = time.Second
+)
+
+// ShallowConfig configures a Shallow check. Zero values mean the defaults.
+type ShallowConfig struct {
+	// Garden and Baggageclaim are required.
 	Garden       Pinger
 	Baggageclaim VolumeLister
+	// Timeout bounds one upstream round (default 2s).
+	Timeout time.Duration
+	// Reuse is how long a round's results answer later callers (default 1s).
+	Reuse time.Duration
+	// Now replaces the clock in tests.
+	Now func() time.Time
 }
 
-// Check runs both calls and returns their results, Garden first.
-func (s Shallow) Check(ctx context.Context) []StageResult {
+// Shallow is the cheap check: Garden's /ping and a filtered Baggageclaim volume list, run
+// concurrently, each judged by its status code (a 500 is a failure, unlike Concourse's own
+// check). It creates nothing. Like the deep probe, any number of callers share one upstream
+// round: they join the round in flight, and its results answer callers for Reuse after it.
+type Shallow struct {
+	cfg ShallowConfig
+
+	mu       sync.Mutex
+	inflight *shallowRound
+	last     *shallowRound
+}
+
+type shallowRound struct {
+	done    chan struct{}
+	results []StageResult
+	at      time.Time
+}
+
+// NewShallow returns a Shallow check.
+func NewShallow(cfg ShallowConfig) (*Shallow, error) {
+	switch {
+	case cfg.Garden == nil || cfg.Baggageclaim == nil:
+		return nil, errors.New("probes: the shallow check needs a Garden and a Baggageclaim client")
+	case cfg.Timeout < 0 || cfg.Reuse < 0:
+		return nil, errors.New("probes: shallow timeout and reuse must not be negative")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultShallowTimeout
+	}
+	if cfg.Reuse == 0 {
+		cfg.Reuse = DefaultShallowReuse
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Shallow{cfg: cfg}, nil
+}
+
+// Check returns the results of the current round, Garden first, starting one unless a recent
+// one can answer. When ctx ends first, both checks fail as timed out; the round goes on for
+// the callers that wait.
+func (s *Shallow) Check(ctx context.Context) []StageResult {
+	s.mu.Lock()
+	if l := s.last; l != nil && s.cfg.Now().Sub(l.at) < s.cfg.Reuse {
+		s.mu.Unlock()
+		return l.results
+	}
+	r := s.inflight
+	if r == nil {
+		r = &shallowRound{done: make(chan struct{})}
+		s.inflight = r
+		go s.round(context.WithoutCancel(ctx), r)
+	}
+	s.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.results
+	case <-ctx.Done():
+		err := ctx.Err()
+		return []StageResult{
+			{Name: CheckGardenPing, Component: Garden, Status: StatusFail, Err: err, Reason: Classify(err)},
+			{Name: CheckBaggageclaimList, Component: Baggageclaim, Status: StatusFail, Err: err, Reason: Classify(err)},
+		}
+	}
+}
+
+// round runs both calls under Timeout. It ends within Timeout: nothing outlives it.
+func (s *Shallow) round(ctx context.Context, r *shallowRound) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
 	out := make([]StageResult, 2)
 	var wg sync.WaitGroup
-	run := func(i int, name string, f func() error) {
+	run := func(i int, name string, c Component, f func() error) {
 		defer wg.Done()
 		start := time.Now()
 		err := f()
-		out[i] = StageResult{Name: name, Status: StatusPass, Duration: time.Since(start), Err: err}
+		out[i] = StageResult{Name: name, Component: c, Status: StatusPass, Duration: time.Since(start), Err: err}
 		if err != nil {
-			out[i].Status = StatusFail
+			out[i].Status, out[i].Reason = StatusFail, Classify(err)
 		}
 	}
 	wg.Add(2)
-	go run(0, CheckGardenPing, func() error { return s.Garden.Ping(ctx) })
-	go run(1, CheckBaggageclaimList, func() error {
-		_, err := s.Baggageclaim.List(ctx, Marker())
+	go run(0, CheckGardenPing, Garden, func() error { return s.cfg.Garden.Ping(ctx) })
+	go run(1, CheckBaggageclaimList, Baggageclaim, func() error {
+		_, err := s.cfg.Baggageclaim.List(ctx, Marker())
 		return err
 	})
 	wg.Wait()
-	return out
+	r.results, r.at = out, s.cfg.Now()
+	s.mu.Lock()
+	s.inflight, s.last = nil, r
+	s.mu.Unlock()
+	close(r.done)
 }

@@ -97,6 +97,9 @@ func (u *UpstreamConfig) clients() (*garden.Client, *baggageclaim.Client, *http.
 	tr := &http.Transport{
 		Proxy:               nil, // Garden and Baggageclaim are local: never via HTTP_PROXY
 		MaxIdleConnsPerHost: 4,
+		// Callers share upstream rounds, so a handful of connections is plenty; a cap keeps a
+		// flood of callers from opening thousands against the worker's daemons.
+		MaxConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	hc := &http.Client{Transport: tr}
@@ -127,6 +130,7 @@ type ServeConfig struct {
 	SkipStages        string
 	MaxWait           time.Duration
 	ShallowTimeout    time.Duration
+	ShallowReuse      time.Duration
 	Instance          string
 	JanitorInterval   time.Duration
 	HeartbeatFile     string
@@ -153,6 +157,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.SkipStages, "skip-stages", "", "comma-separated optional stages not to run: "+strings.Join([]string{probes.StageVolumeStreamIn, probes.StageContainerCreate, probes.StageProcessRun}, ", "))
 	fs.DurationVar(&cfg.MaxWait, "max-wait", 0, "how long a request without ?timeout waits (default: a whole workload + 1s)")
 	fs.DurationVar(&cfg.ShallowTimeout, "shallow-timeout", server.DefaultShallowTimeout, "deadline of /livez without ?timeout")
+	fs.DurationVar(&cfg.ShallowReuse, "shallow-reuse", probes.DefaultShallowReuse, "how long one /livez round's results answer later callers")
 	fs.StringVar(&cfg.Instance, "instance", "", "value of the deepprobe.instance property (default: the host name)")
 	fs.DurationVar(&cfg.JanitorInterval, "janitor-interval", time.Minute, "how often the janitor sweeps leftovers (0 disables it)")
 	fs.StringVar(&cfg.HeartbeatFile, "heartbeat-file", "", "write the unix time to this file after each passing workload")
@@ -193,6 +198,8 @@ func (c *ServeConfig) validate() error {
 		return fmt.Errorf("--failure-threshold must be at least 1, got %d", c.FailureThreshold)
 	case c.ShallowTimeout <= 0:
 		return fmt.Errorf("--shallow-timeout must be positive, got %s", c.ShallowTimeout)
+	case c.ShallowReuse <= 0:
+		return fmt.Errorf("--shallow-reuse must be positive, got %s", c.ShallowReuse)
 	case c.JanitorInterval < 0:
 		return fmt.Errorf("--janitor-interval must not be negative, got %s", c.JanitorInterval)
 	case c.ShutdownTimeout <= 0:
@@ -285,8 +292,12 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	if err != nil {
 		return nil, flagError(err)
 	}
+	shallow, err := probes.NewShallow(probes.ShallowConfig{Garden: g, Baggageclaim: b, Timeout: cfg.ShallowTimeout, Reuse: cfg.ShallowReuse})
+	if err != nil {
+		return nil, err
+	}
 	m.server, err = server.New(server.Config{
-		Deep: m.prober, Shallow: probes.Shallow{Garden: g, Baggageclaim: b}, Registry: reg, Logger: logger,
+		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
 		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow,
 	})
 	if err != nil {
