@@ -100,7 +100,7 @@ func (u *UpstreamConfig) clients() (*garden.Client, *baggageclaim.Client, *http.
 		// Callers share upstream rounds, so a handful of connections is plenty; a cap keeps a
 		// flood of callers from opening thousands against the worker's daemons.
 		MaxConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
+		IdleConnTimeout: 90 * time.Second,
 	}
 	hc := &http.Client{Transport: tr}
 	g, err := garden.NewClient(u.GardenURL, hc)
