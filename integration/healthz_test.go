@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -562,5 +563,83 @@ func TestLivezUnderACrowd(t *testing.T) {
 	}
 	if n := w.calls(t, "garden")[garden.RoutePing]; n > 20 {
 		t.Errorf("%d Garden pings for 1000 callers", n)
+	}
+}
+
+// TestShutdownBoundsHalfSentRequests: a connection that sent half a request does not hold the
+// process past its shutdown bound, and a second SIGTERM exits at once.
+func TestShutdownBoundsHalfSentRequests(t *testing.T) {
+	t.Run("half-sent request", func(t *testing.T) {
+		w := startWorker(t)
+		d := startDeepprobe(t, w, "--shutdown-timeout", "300ms", "--cleanup-timeout", "200ms")
+		conn, err := net.Dial("tcp", strings.TrimPrefix(d.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// Headers complete, body never: the server waits for the rest until its read timeout.
+		if _, err := conn.Write([]byte("GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		// The bound: --shutdown-timeout + 2 x --cleanup-timeout + 1s = 1.7s.
+		if code := d.wait(t, 5*time.Second); code != 0 {
+			t.Fatalf("exit code %d\n%s", code, d.Logs())
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("took %s to stop, bound 1.7s", took)
+		}
+	})
+	t.Run("second signal", func(t *testing.T) {
+		w := startWorker(t)
+		w.needSim(t)
+		d := startDeepprobe(t, w, "--probe-timeout", "30s", "--grace-time", "1m", "--shutdown-timeout", "30s")
+		w.fault(t, "garden", garden.RouteCreate, faults.Fault{Hang: true})
+		go func() {
+			if resp, err := http.Get(d.url + "/healthz"); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for w.calls(t, "garden")[garden.RouteCreate] == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("workload never reached container.create")
+			}
+			time.Sleep(5 * time.Millisecond) // waiting on another process
+		}
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		waitLog(t, d.proc, "send it again to exit at once")
+		start := time.Now()
+		_ = d.cmd.Process.Signal(syscall.SIGINT)
+		if code := d.wait(t, 5*time.Second); code != 1 {
+			t.Fatalf("exit code %d, want 1\n%s", code, d.Logs())
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("second signal took %s", took)
+		}
+		w.clearFaults(t)
+		// Killed mid-workload: what it left carries the marker for the janitor.
+		cs, vs := w.ours(t, d.instance)
+		for _, h := range cs {
+			_ = w.g.Destroy(context.Background(), h)
+		}
+		for _, h := range vs {
+			_ = w.b.Destroy(context.Background(), h)
+		}
+	})
+}
+
+// waitLog waits until p has logged a line containing s.
+func waitLog(t *testing.T, p *proc, s string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.Logs(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the logs:\n%s", s, p.Logs())
+		}
+		time.Sleep(5 * time.Millisecond) // polling another process's output
 	}
 }

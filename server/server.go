@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,12 @@ const (
 	DefaultShallowTimeout = 2 * time.Second
 	// MaxTimeout is the largest ?timeout a caller may ask for.
 	MaxTimeout = 5 * time.Minute
+	// MaxHeaderBytes bounds a request's header.
+	MaxHeaderBytes = 8 << 10
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout = 20 * time.Second
+	// DefaultMaxConnections bounds the connections served at once.
+	DefaultMaxConnections = 1024
 )
 
 // Config configures a Server. Zero values mean the defaults.
@@ -69,6 +76,9 @@ type Config struct {
 	// endpoints, and on /livez and /metrics unless AuthExemptShallow.
 	AuthToken         string
 	AuthExemptShallow bool
+	// MaxConnections bounds the connections served at once (default 1024); more wait to be
+	// accepted, so that held idle connections cost no more than the bound.
+	MaxConnections int
 }
 
 // Server serves deepprobe's endpoints.
@@ -87,8 +97,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Deep == nil || cfg.Shallow == nil {
 		return nil, errors.New("server: Deep and Shallow checkers are required")
 	}
-	if cfg.MaxWait < 0 || cfg.ShallowTimeout < 0 {
-		return nil, errors.New("server: timeouts must not be negative")
+	if cfg.MaxWait < 0 || cfg.ShallowTimeout < 0 || cfg.MaxConnections < 0 {
+		return nil, errors.New("server: timeouts and the connection bound must not be negative")
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = DefaultMaxConnections
 	}
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = DefaultMaxWait
@@ -109,6 +122,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, metrics: m}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// Client addresses come from the socket: a header such as X-Forwarded-For is anyone's to set.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.observe)
 	deep := []echo.MiddlewareFunc{s.requireToken}
@@ -126,7 +141,12 @@ func New(cfg Config) (*Server, error) {
 		Handler:           e,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		// The longest answer is a caller's ?timeout; nothing legitimate writes for longer.
+		WriteTimeout: MaxTimeout + 10*time.Second,
+		// A health check sends a short request line and a token; 8 KiB is plenty.
+		MaxHeaderBytes: MaxHeaderBytes,
+		// Probes come every few seconds at most; an idle connection is not kept longer.
+		IdleTimeout:       IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -141,8 +161,37 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return err
 	}
-	s.ln = ln
+	s.ln = &limitListener{Listener: ln, slots: make(chan struct{}, s.cfg.MaxConnections)}
 	return nil
+}
+
+// limitListener accepts a connection only while fewer than cap(slots) are open.
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+// limitedConn gives its slot back once, when closed.
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // Addr returns the bound address; Listen must have succeeded.
@@ -159,9 +208,14 @@ func (s *Server) Serve() error {
 	return nil
 }
 
-// Shutdown stops accepting connections and waits for requests in progress, up to ctx.
+// Shutdown stops accepting connections and waits for requests in progress, up to ctx; then it
+// closes whatever is left (a half-sent request, a slow reader), so that it never takes longer.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.http.Shutdown(ctx)
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		_ = s.http.Close()
+	}
+	return err
 }
 
 // query holds the validated query parameters.
@@ -431,8 +485,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		status := c.Response().Status
 		s.metrics.requests.WithLabelValues(route, methodLabel(c.Request().Method), strconv.Itoa(status)).Inc()
 		s.metrics.duration.WithLabelValues(route).Observe(took.Seconds())
+		// Only server-side trouble is worth a line at info: a flood of 4xx (scanners, typos,
+		// bad tokens) must not flood the log; it is counted in the metrics.
 		level := slog.LevelInfo
-		if route == PathMetrics || (status < 400 && route != "other") {
+		if route == PathMetrics || status < 500 {
 			level = slog.LevelDebug
 		}
 		if ctx := c.Request().Context(); s.cfg.Logger.Enabled(ctx, level) {

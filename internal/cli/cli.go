@@ -75,10 +75,25 @@ Run 'deepprobe <subcommand> --help' for its flags.
 // RunAndExit is the entry point of cmd/deepprobe: it runs the subcommand until SIGTERM or SIGINT and
 // exits with its code.
 func RunAndExit() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, os.Interrupt)
+	go forceOnSecondSignal(signals, cancel, os.Stderr, os.Exit)
 	code := Run(ctx, Env{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
-	stop()
+	signal.Stop(signals)
 	os.Exit(code)
+}
+
+// forceOnSecondSignal starts a graceful stop on the first signal and exits at once, with
+// ExitFailure, on a second: an operator who asks twice does not wait for the shutdown bound.
+// It lives as long as the process.
+func forceOnSecondSignal(signals <-chan os.Signal, stop func(), stderr io.Writer, exit func(int)) {
+	first := <-signals
+	fmt.Fprintf(stderr, "deepprobe: %s: stopping gracefully; send it again to exit at once\n", first)
+	stop()
+	second := <-signals
+	fmt.Fprintf(stderr, "deepprobe: second %s: exiting now\n", second)
+	exit(ExitFailure)
 }
 
 func runServe(ctx context.Context, env Env, args []string) error {

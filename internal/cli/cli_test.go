@@ -225,3 +225,30 @@ func TestHeartbeatLeavesNothingBehind(t *testing.T) {
 		t.Errorf("left in %s: %v", dir, names)
 	}
 }
+
+func TestForceOnSecondSignal(t *testing.T) {
+	signals := make(chan os.Signal, 2)
+	stopped := make(chan struct{})
+	exited := make(chan int, 1)
+	var out strings.Builder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		forceOnSecondSignal(signals, func() { close(stopped) }, &out, func(code int) { exited <- code })
+	}()
+	signals <- syscall.SIGTERM
+	<-stopped
+	select {
+	case <-exited:
+		t.Fatal("exited on the first signal")
+	default:
+	}
+	signals <- syscall.SIGINT
+	if code := <-exited; code != ExitFailure {
+		t.Errorf("exit code %d", code)
+	}
+	<-done
+	if !strings.Contains(out.String(), "send it again to exit at once") {
+		t.Errorf("output %q", out.String())
+	}
+}
