@@ -146,8 +146,8 @@ func New(cfg Config) (*Server, error) {
 		// A health check sends a short request line and a token; 8 KiB is plenty.
 		MaxHeaderBytes: MaxHeaderBytes,
 		// Probes come every few seconds at most; an idle connection is not kept longer.
-		IdleTimeout:       IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		IdleTimeout: IdleTimeout,
+		ErrorLog:    slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
 }
