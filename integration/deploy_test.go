@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/deepprobe/deepprobe/internal/cli"
@@ -115,17 +117,25 @@ func TestKubernetesManifest(t *testing.T) {
 	if err := yaml.UnmarshalStrict(b, &sts); err != nil {
 		t.Fatalf("strict decoding: %v", err)
 	}
+	checkPod(t, sts.Spec.Template.Spec.Containers, "concourse-worker")
+}
+
+// checkPod checks a pod's deepprobe sidecar and every probe aimed at it: each probe's port
+// resolves, as the kubelet resolves it, to deepprobe's --listen port, and each deep probe's
+// timings follow deepprobe's own rules.
+func checkPod(t *testing.T, containers []corev1.Container, workerName string) {
+	t.Helper()
 	var sidecar, worker *corev1.Container
-	for i, c := range sts.Spec.Template.Spec.Containers {
+	for i, c := range containers {
 		switch c.Name {
 		case "deepprobe":
-			sidecar = &sts.Spec.Template.Spec.Containers[i]
-		case "concourse-worker":
-			worker = &sts.Spec.Template.Spec.Containers[i]
+			sidecar = &containers[i]
+		case workerName:
+			worker = &containers[i]
 		}
 	}
 	if sidecar == nil || worker == nil {
-		t.Fatal("want containers deepprobe and concourse-worker")
+		t.Fatalf("want containers deepprobe and %s", workerName)
 	}
 	if len(sidecar.Args) == 0 || sidecar.Args[0] != "serve" {
 		t.Fatalf("sidecar args %v", sidecar.Args)
@@ -135,45 +145,128 @@ func TestKubernetesManifest(t *testing.T) {
 		t.Fatalf("sidecar args %v: %v", sidecar.Args, err)
 	}
 	port := listenPort(t, cfg.Listen)
-	var portName string
-	for _, p := range sidecar.Ports {
-		if uint32(p.ContainerPort) == port {
-			portName = p.Name
+	t.Run("sidecar hardening", func(t *testing.T) {
+		sc := sidecar.SecurityContext
+		if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil ||
+			!slices.Contains(sc.Capabilities.Drop, "ALL") || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("security context %+v", sc)
 		}
+		if sidecar.Resources.Requests.Memory().IsZero() || sidecar.Resources.Limits.Memory().IsZero() {
+			t.Errorf("resources %+v", sidecar.Resources)
+		}
+	})
+	probes := map[string]struct {
+		owner *corev1.Container
+		probe *corev1.Probe
+	}{
+		"worker liveness": {worker, worker.LivenessProbe}, "worker startup": {worker, worker.StartupProbe},
+		"sidecar liveness": {sidecar, sidecar.LivenessProbe},
 	}
-	if portName == "" {
-		t.Fatalf("the sidecar does not declare its --listen port %d", port)
-	}
-	probes := map[string]*corev1.Probe{
-		"worker liveness": worker.LivenessProbe, "worker startup": worker.StartupProbe, "sidecar liveness": sidecar.LivenessProbe,
-	}
-	for name, p := range probes {
+	for name, pr := range probes {
 		t.Run(name, func(t *testing.T) {
+			p := pr.probe
 			if p == nil || p.HTTPGet == nil {
 				t.Fatal("want an httpGet probe")
 			}
-			if p.HTTPGet.Port.String() != portName && p.HTTPGet.Port.IntValue() != int(port) {
-				t.Errorf("probe port %s, deepprobe listens on %d (%s)", p.HTTPGet.Port.String(), port, portName)
+			if got, err := kubeletProbePort(pr.owner, p.HTTPGet.Port); err != nil || got != port {
+				t.Errorf("probe port %q resolves to %d (%v) in container %s; deepprobe listens on %d", p.HTTPGet.Port.String(), got, err, pr.owner.Name, port)
 			}
 			u, err := url.Parse(p.HTTPGet.Path)
 			if err != nil || !slices.Contains(serverRoutes, u.Path) {
 				t.Fatalf("path %q is not one of deepprobe's routes %v", p.HTTPGet.Path, serverRoutes)
 			}
 			if u.Path == server.PathHealthz {
-				q, err := time.ParseDuration(u.Query().Get("timeout"))
-				if err != nil {
-					t.Fatalf("deep probe %q without ?timeout: %v", p.HTTPGet.Path, err)
-				}
-				if timeoutSeconds := time.Duration(p.TimeoutSeconds) * time.Second; timeoutSeconds <= q {
-					t.Errorf("timeoutSeconds %s must exceed ?timeout=%s", timeoutSeconds, q)
-				}
-				if period := time.Duration(p.PeriodSeconds) * time.Second; period < cfg.MinInterval {
-					t.Errorf("periodSeconds %s below --min-interval %s", period, cfg.MinInterval)
-				}
-				if cfg.AuthTokenFile != "" && len(p.HTTPGet.HTTPHeaders) == 0 {
-					t.Errorf("auth is on but the probe sends no Authorization header")
-				}
+				checkDeepProbeTimings(t, cfg, p, u)
 			}
 		})
 	}
+}
+
+// kubeletProbePort resolves a probe's port as the kubelet does: a number is used as it is; a
+// name is looked up among the ports of the probe's own container only (the kubelet's
+// findPortByName), so a name declared on another container of the pod does not resolve.
+func kubeletProbePort(c *corev1.Container, port intstr.IntOrString) (uint32, error) {
+	if port.Type == intstr.Int {
+		return uint32(port.IntValue()), nil
+	}
+	for _, p := range c.Ports {
+		if p.Name == port.StrVal {
+			return uint32(p.ContainerPort), nil
+		}
+	}
+	return 0, fmt.Errorf("port name %q is not declared on container %s", port.StrVal, c.Name)
+}
+
+// checkDeepProbeTimings checks a deep probe against deepprobe's timing rules: the kubelet
+// always gets deepprobe's answer (?timeout below timeoutSeconds), each probe starts a fresh
+// workload (period at least --min-interval), and a probe whose deadline comes mid-workload finds
+// the previous result still fresh (period + ?timeout within --freshness).
+func checkDeepProbeTimings(t *testing.T, cfg cli.ServeConfig, p *corev1.Probe, u *url.URL) {
+	t.Helper()
+	q, err := time.ParseDuration(u.Query().Get("timeout"))
+	if err != nil {
+		t.Fatalf("deep probe %q without ?timeout: %v", p.HTTPGet.Path, err)
+	}
+	timeoutSeconds := time.Duration(p.TimeoutSeconds) * time.Second
+	if p.TimeoutSeconds == 0 {
+		timeoutSeconds = time.Second // Kubernetes' default
+	}
+	if timeoutSeconds <= q {
+		t.Errorf("timeoutSeconds %s must exceed ?timeout=%s", timeoutSeconds, q)
+	}
+	period := time.Duration(p.PeriodSeconds) * time.Second
+	if p.PeriodSeconds == 0 {
+		period = 10 * time.Second
+	}
+	if period < cfg.MinInterval {
+		t.Errorf("periodSeconds %s below --min-interval %s", period, cfg.MinInterval)
+	}
+	if period+q > cfg.Freshness {
+		t.Errorf("periodSeconds %s + ?timeout %s exceed --freshness %s: a slow worker could be called dead", period, q, cfg.Freshness)
+	}
+	if cfg.AuthTokenFile != "" && len(p.HTTPGet.HTTPHeaders) == 0 {
+		t.Errorf("auth is on but the probe sends no Authorization header")
+	}
+}
+
+// TestKubeletPortResolution: the rule the manifest once broke, a port name declared only on the
+// sidecar, used by a probe on the worker.
+func TestKubeletPortResolution(t *testing.T) {
+	worker := &corev1.Container{Name: "worker", Ports: []corev1.ContainerPort{{Name: "worker-hc", ContainerPort: 8888}}}
+	if _, err := kubeletProbePort(worker, intstr.FromString("deepprobe")); err == nil {
+		t.Error("a name declared on another container resolved")
+	}
+	if p, err := kubeletProbePort(worker, intstr.FromInt32(8889)); err != nil || p != 8889 {
+		t.Errorf("a number: %d %v", p, err)
+	}
+	if p, err := kubeletProbePort(worker, intstr.FromString("worker-hc")); err != nil || p != 8888 {
+		t.Errorf("its own name: %d %v", p, err)
+	}
+}
+
+// TestHelmValues decodes deploy/helm/values-deepprobe.yaml as the official chart consumes it
+// (worker.sidecarContainers, worker.livenessProbe) and checks it like the manifest: the
+// chart's worker container keeps its own ports (worker-hc), so a probe must use a number.
+func TestHelmValues(t *testing.T) {
+	b, err := os.ReadFile("../deploy/helm/values-deepprobe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Worker struct {
+			SidecarContainers []corev1.Container `json:"sidecarContainers"`
+			LivenessProbe     *corev1.Probe      `json:"livenessProbe"`
+			ReadinessProbe    *corev1.Probe      `json:"readinessProbe"`
+			AdditionalVolumes []corev1.Volume    `json:"additionalVolumes"`
+		} `json:"worker"`
+		Concourse map[string]any `json:"concourse"`
+	}
+	if err := yaml.UnmarshalStrict(b, &values); err != nil {
+		t.Fatalf("strict decoding: %v", err)
+	}
+	// The chart renders its worker container with the healthcheck port only.
+	worker := corev1.Container{Name: "concourse-worker", Ports: []corev1.ContainerPort{{Name: "worker-hc", ContainerPort: 8888}},
+		LivenessProbe: values.Worker.LivenessProbe, StartupProbe: values.Worker.LivenessProbe}
+	checkPod(t, append([]corev1.Container{worker}, values.Worker.SidecarContainers...), "concourse-worker")
 }
