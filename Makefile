@@ -1,12 +1,14 @@
 # deepprobe: see README.md. `make run` starts the simulators and deepprobe; `make test` runs
 # every test (the Docker one skips, loudly, when no engine answers).
 GO ?= go
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/deepprobe/deepprobe/internal/cli.Version=$(VERSION)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/deepprobe/deepprobe/internal/cli.Version=$(VERSION) -X github.com/deepprobe/deepprobe/internal/cli.Commit=$(COMMIT)
+DIST := dist
 BIN := bin
 LISTEN ?= 127.0.0.1:8889
 
-.PHONY: build test test-short run vet fmt-check bench clean
+.PHONY: build test test-short run vet fmt-check bench release clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
@@ -43,5 +45,14 @@ bench: build
 	$(GO) test -run XXX -bench . -benchmem -benchtime 2s ./probes/ ./server/ | tee $(BIN)/gobench.txt
 	$(GO) run ./integration/cmd/loadbench -bin $(BIN) -gobench $(BIN)/gobench.txt -out BENCHMARKS.md
 
+# Static deepprobe binaries for the workers' architectures, with their SHA-256 sums.
+release:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	for arch in amd64 arm64; do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+	    -o $(DIST)/deepprobe-$(VERSION)-linux-$$arch ./cmd/deepprobe || exit 1; \
+	done
+	cd $(DIST) && sha256sum deepprobe-* > SHA256SUMS && cat SHA256SUMS
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -8,11 +8,29 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
-// Version is set at build time with -ldflags "-X github.com/deepprobe/deepprobe/internal/cli.Version=...".
-var Version = "dev"
+// Version and Commit are set at build time with -ldflags "-X
+// github.com/deepprobe/deepprobe/internal/cli.Version=..." (and .Commit); a plain go build
+// reads the commit from the module's VCS stamp when there is one.
+var (
+	Version = "dev"
+	Commit  = vcsRevision()
+)
+
+func vcsRevision() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
 
 // Exit codes. Docker reserves 2 for healthchecks, so no path returns it.
 const (
@@ -43,7 +61,7 @@ func Run(ctx context.Context, env Env) int {
 	case "janitor":
 		return runJanitor(ctx, env, env.Args[1:])
 	case "version", "--version":
-		fmt.Fprintln(env.Stdout, "deepprobe", Version)
+		fmt.Fprintf(env.Stdout, "deepprobe %s (commit %s, %s, %s/%s)\n", Version, Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, topUsage)
