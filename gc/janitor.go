@@ -233,6 +233,23 @@ func (j *Janitor) kinds() []kind {
 			name: KindVolume,
 			list: func(ctx context.Context) ([]resource, error) {
 				vs, err := b.List(ctx, probes.Marker())
+				if err != nil {
+					return nil, err
+				}
+				// Volumes have no TTL: also those an earlier deepprobe marked with the legacy
+				// names (Baggageclaim filters on any name).
+				legacy, err := b.List(ctx, map[string]string{probes.LegacyMarkerProperty: probes.MarkerValue})
+				if len(legacy) > 0 {
+					seen := make(map[string]bool, len(vs))
+					for _, v := range vs {
+						seen[v.Handle] = true
+					}
+					for _, v := range legacy {
+						if !seen[v.Handle] {
+							vs = append(vs, v)
+						}
+					}
+				}
 				rs := make([]resource, len(vs))
 				for i, v := range vs {
 					props := v.Properties
@@ -339,12 +356,12 @@ func (j *Janitor) consider(ctx context.Context, k kind, r resource, key string, 
 		}
 	}
 	// The server filtered by the marker; check it again in case the server ignores filters.
-	if props[probes.MarkerProperty] != probes.MarkerValue {
+	if !probes.Marked(props) {
 		it.Action, it.Reason = ActionSkipped, SkipNotMarked
 		return it
 	}
 	now := j.cfg.Now()
-	created, err := time.Parse(time.RFC3339, props[probes.CreatedAtProperty])
+	created, err := time.Parse(time.RFC3339, probes.CreatedAt(props))
 	if err == nil && !created.After(now) {
 		it.Age = now.Sub(created)
 	} else {

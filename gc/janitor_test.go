@@ -372,3 +372,33 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestJanitorReapsLegacyMarkedVolumes: volumes an earlier deepprobe marked with the legacy
+// names are still reaped (they have no TTL); a foreign volume with the legacy marker is not.
+func TestJanitorReapsLegacyMarkedVolumes(t *testing.T) {
+	w := workertest.Start(t, gardensim.Config{})
+	w.NeedSimulators(t)
+	g, b := w.Clients(t)
+	ctx := context.Background()
+	old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	legacy := map[string]string{probes.LegacyMarkerProperty: "true", probes.LegacyCreatedAtProperty: old}
+	for _, h := range []string{"health-check-legacy", "build-cache-legacy"} {
+		if _, err := b.CreateVolume(ctx, baggageclaim.Request{Handle: h, Strategy: baggageclaim.EmptyStrategy(), Properties: legacy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j, err := gc.New(gc.Config{Garden: g, Baggageclaim: b, OrphanAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := j.Sweep(ctx)
+	if r.Failed() || r.Count(gc.KindVolume, gc.ActionReaped) != 1 {
+		t.Fatalf("report %+v", r)
+	}
+	if _, err := b.Volume(ctx, "health-check-legacy"); !errors.Is(err, baggageclaim.ErrNotFound) {
+		t.Errorf("the legacy leftover is still there: %v", err)
+	}
+	if _, err := b.Volume(ctx, "build-cache-legacy"); err != nil {
+		t.Errorf("a foreign volume was touched: %v", err)
+	}
+}

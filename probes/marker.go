@@ -15,6 +15,27 @@ const (
 	InstanceProperty  = "deepprobe.instance"
 )
 
+// Legacy marker properties, written by deepprobe before it ran on containerd (which cannot
+// filter on a '-'). Baggageclaim volumes have no TTL, so the janitor still reaps volumes marked
+// so; containers marked so are reaped by their grace time.
+const (
+	LegacyMarkerProperty    = "deepprobe.health-check"
+	LegacyCreatedAtProperty = "deepprobe.created-at"
+)
+
+// Marked reports whether props carry the marker, current or legacy.
+func Marked(props map[string]string) bool {
+	return props[MarkerProperty] == MarkerValue || props[LegacyMarkerProperty] == MarkerValue
+}
+
+// CreatedAt returns the created-at property, current or legacy.
+func CreatedAt(props map[string]string) string {
+	if v, ok := props[CreatedAtProperty]; ok {
+		return v
+	}
+	return props[LegacyCreatedAtProperty]
+}
+
 // Marker is the property filter that selects deepprobe's resources on the servers.
 func Marker() map[string]string { return map[string]string{MarkerProperty: MarkerValue} }
 
