@@ -14,4 +14,4 @@ define_method(:p) do |name|
   props[name]
 end
 
-print ERB.new(File.read(ARGV[2])).result(binding)
+print ERB.new(File.read(ARGV[2]), trim_mode: '-').result(binding) # as the director renders: '-' trims

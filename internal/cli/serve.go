@@ -161,7 +161,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.ShallowReuse, "shallow-reuse", probes.DefaultShallowReuse, "how long one /livez round's results answer later callers")
 	fs.StringVar(&cfg.Instance, "instance", "", "value of the deepprobe.instance property (default: the host name)")
 	fs.DurationVar(&cfg.JanitorInterval, "janitor-interval", time.Minute, "how often the janitor sweeps leftovers (0 disables it)")
-	fs.StringVar(&cfg.HeartbeatFile, "heartbeat-file", "", "write the unix time to this file after each passing workload")
+	fs.StringVar(&cfg.HeartbeatFile, "heartbeat-file", "", "write the unix time to this file after each workload whose verdict is healthy (pass or warn)")
 	fs.StringVar(&cfg.AuthTokenFile, "auth-token-file", "", "require this file's bearer token on /healthz and /readyz (and /livez, /metrics)")
 	fs.BoolVar(&cfg.AuthExemptShallow, "auth-exempt-shallow", false, "with --auth-token-file: leave /livez and /metrics open")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", server.DefaultMaxConnections, "connections served at once; more wait to be accepted")
@@ -330,9 +330,11 @@ func (m *Main) logOutcome(o probes.Outcome) {
 	m.logger.Debug("workload passed", "handle", res.Handle, "duration", res.Duration)
 }
 
-// writeHeartbeat writes the heartbeat file after a passing workload, when one is configured.
+// writeHeartbeat writes the heartbeat file after every workload whose verdict is healthy (pass,
+// or warn: below the thresholds, or only full), when one is configured: a watchdog that finds
+// it stale knows a restart is wanted.
 func (m *Main) writeHeartbeat(o probes.Outcome) {
-	if m.cfg.HeartbeatFile == "" || !o.Result.Passed() {
+	if m.cfg.HeartbeatFile == "" || !o.Healthy {
 		return
 	}
 	if err := writeHeartbeat(m.cfg.HeartbeatFile, o.CompletedAt); err != nil {
