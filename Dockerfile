@@ -2,6 +2,7 @@
 #
 #   docker build -t deepprobe .                        # deepprobe (default target: release)
 #   docker build -t workersim --target workersim .     # the simulators, for demos
+#   docker run --tmpfs /var/lib/workersim:uid=65532,gid=65532 workersim   # its volumes need a writable dir
 #
 # Stage order matters: the classic builder builds every stage up to --target, so the stages
 # that package binaries `make build` already made (for machines that cannot pull golang, such
@@ -27,7 +28,7 @@ FROM scratch AS workersim-prebuilt
 COPY bin/workersim /workersim
 USER 65532:65532
 EXPOSE 7777 7788 7789
-ENTRYPOINT ["/workersim", "--garden-listen", "0.0.0.0:7777", "--baggageclaim-listen", "0.0.0.0:7788", "--admin-listen", "0.0.0.0:7789", "--state-dir", "/tmp/workersim"]
+ENTRYPOINT ["/workersim", "--garden-listen", "0.0.0.0:7777", "--baggageclaim-listen", "0.0.0.0:7788", "--admin-listen", "0.0.0.0:7789", "--state-dir", "/var/lib/workersim"]
 
 # The documented build: static binaries from source.
 FROM golang:1.26 AS build
@@ -41,7 +42,7 @@ FROM scratch AS workersim
 COPY --from=build /out/workersim /workersim
 USER 65532:65532
 EXPOSE 7777 7788 7789
-ENTRYPOINT ["/workersim", "--garden-listen", "0.0.0.0:7777", "--baggageclaim-listen", "0.0.0.0:7788", "--admin-listen", "0.0.0.0:7789", "--state-dir", "/tmp/workersim"]
+ENTRYPOINT ["/workersim", "--garden-listen", "0.0.0.0:7777", "--baggageclaim-listen", "0.0.0.0:7788", "--admin-listen", "0.0.0.0:7789", "--state-dir", "/var/lib/workersim"]
 
 FROM deepprobe-base AS release
 COPY --from=build /out/deepprobe /deepprobe

@@ -160,6 +160,24 @@ func TestDockerCompose(t *testing.T) {
 	setFault(http.MethodDelete, "")
 	waitHealth("healthy", 60*time.Second)
 
+	// deepprobe's upstream restarts: it comes back, and so does deepprobe's verdict.
+	docker(t, "restart", workersim)
+	waitUntil(t, 60*time.Second, "workersim running again", func() bool {
+		return docker(t, "inspect", "-f", "{{.State.Running}}", workersim) == "true"
+	})
+	waitUntil(t, 60*time.Second, "a passing workload after the restart", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz?timeout=5s", port))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if logs := docker(t, "logs", workersim); strings.Contains(logs, "permission denied") {
+		t.Errorf("workersim after its restart:\n%s", logs)
+	}
+	waitHealth("healthy", 60*time.Second)
+
 	// Cut workersim off: /healthz, through the published port, answers 503 within its deadline.
 	network := docker(t, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", workersim)
 	docker(t, "network", "disconnect", network, workersim)

@@ -105,6 +105,41 @@ func TestComposeFile(t *testing.T) {
 	if _, ok := project.Services["workersim"]; !ok {
 		t.Error("the default services lack workersim")
 	}
+	t.Run("concourse profile", func(t *testing.T) {
+		for name, svc := range project.Services {
+			if strings.HasPrefix(svc.Image, "concourse/concourse:") && !strings.HasPrefix(svc.Image, "concourse/concourse:8.") {
+				t.Errorf("%s runs %s, want Concourse 8.x", name, svc.Image)
+			}
+		}
+		keys := project.Services["concourse-keys"]
+		if cmd := strings.Join(keys.Command, " "); strings.Contains(cmd, "|| concourse ") || !strings.Contains(cmd, "/usr/local/concourse/bin/concourse generate-key") {
+			t.Errorf("concourse-keys must call the binary by its absolute path: %s", cmd)
+		}
+		wantDeps := map[string]map[string]string{
+			"web":    {"concourse-db": types.ServiceConditionHealthy, "concourse-keys": types.ServiceConditionCompletedSuccessfully},
+			"worker": {"concourse-keys": types.ServiceConditionCompletedSuccessfully},
+		}
+		for svc, deps := range wantDeps {
+			for dep, cond := range deps {
+				if got := project.Services[svc].DependsOn[dep].Condition; got != cond {
+					t.Errorf("%s depends on %s with %q, want %q", svc, dep, got, cond)
+				}
+			}
+		}
+		if project.Services["concourse-db"].HealthCheck == nil {
+			t.Error("service_healthy on a database without a healthcheck never starts")
+		}
+		worker, sidecar := project.Services["worker"], project.Services["deepprobe-sidecar"]
+		if v := worker.Environment["CONCOURSE_CONTAINERD_DNS_PROXY_ENABLE"]; v == nil || *v != "true" {
+			t.Error("the worker lacks CONCOURSE_CONTAINERD_DNS_PROXY_ENABLE=true")
+		}
+		// The sidecar survives a worker restart: neither joins the other's namespace; both join
+		// a third service's, which publishes deepprobe's port.
+		holder, ok := strings.CutPrefix(sidecar.NetworkMode, "service:")
+		if !ok || holder == "worker" || worker.NetworkMode != sidecar.NetworkMode {
+			t.Errorf("network modes: worker %q, sidecar %q", worker.NetworkMode, sidecar.NetworkMode)
+		}
+	})
 }
 
 // TestKubernetesManifest decodes the StatefulSet strictly and checks its probes.
