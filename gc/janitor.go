@@ -144,6 +144,28 @@ type Janitor struct {
 
 	mu        sync.Mutex // serialises sweeps and guards firstSeen
 	firstSeen map[string]time.Time
+
+	lastMu sync.Mutex // guards last, apart from mu so that reading it never waits for a sweep
+	last   *Summary
+}
+
+// Summary is what one sweep did, in numbers, for the status page.
+type Summary struct {
+	At                             time.Time
+	Took                           time.Duration
+	Found, Reaped, Skipped, Failed int
+	// Errors are the lists that failed.
+	Errors []string
+}
+
+// LastSweep returns the summary of the last finished sweep.
+func (j *Janitor) LastSweep() (Summary, bool) {
+	j.lastMu.Lock()
+	defer j.lastMu.Unlock()
+	if j.last == nil {
+		return Summary{}, false
+	}
+	return *j.last, true
 }
 
 // New returns a Janitor, or an error naming what is wrong with cfg.
@@ -290,8 +312,26 @@ func (j *Janitor) Sweep(ctx context.Context) Report {
 			}
 		}
 	}
-	j.metrics.record(report, j.cfg.Now())
-	j.log(ctx, report, j.cfg.Now().Sub(start))
+	end := j.cfg.Now()
+	j.metrics.record(report, end)
+	j.log(ctx, report, end.Sub(start))
+	sum := Summary{At: end, Took: end.Sub(start), Found: len(report.Items)}
+	for _, it := range report.Items {
+		switch it.Action {
+		case ActionReaped:
+			sum.Reaped++
+		case ActionSkipped:
+			sum.Skipped++
+		case ActionFailed:
+			sum.Failed++
+		}
+	}
+	for _, err := range report.Errors {
+		sum.Errors = append(sum.Errors, err.Error())
+	}
+	j.lastMu.Lock()
+	j.last = &sum
+	j.lastMu.Unlock()
 	return report
 }
 
@@ -462,6 +502,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		sweeps:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deepprobe_janitor_sweeps_total", Help: "Sweeps, by result."}, []string{"result"}),
 		lastSweep: prometheus.NewGauge(prometheus.GaugeOpts{Name: "deepprobe_janitor_last_sweep_timestamp_seconds", Help: "Unix time of the last sweep."}),
 	}
+	// Every series exists from start-up, so that rate() and absent() work before the first event.
+	for _, kind := range []string{KindContainer, KindVolume} {
+		m.found.WithLabelValues(kind)
+		m.reaped.WithLabelValues(kind)
+		m.failed.WithLabelValues(kind)
+		for _, reason := range []string{SkipForeignHandle, SkipNotMarked, SkipInFlight, SkipYoung, SkipFirstSighting, SkipGone} {
+			m.skipped.WithLabelValues(kind, reason)
+		}
+	}
+	m.sweeps.WithLabelValues("ok")
+	m.sweeps.WithLabelValues("failed")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.found, m.reaped, m.failed, m.skipped, m.sweeps, m.lastSweep} {
 			if err := reg.Register(c); err != nil {

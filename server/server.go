@@ -79,6 +79,13 @@ type Config struct {
 	// MaxConnections bounds the connections served at once (default 1024); more wait to be
 	// accepted, so that held idle connections cost no more than the bound.
 	MaxConnections int
+	// Instance names the worker on the status page.
+	Instance string
+	// History, Janitor and Settings feed the status page and /history; nil History shows no
+	// workloads, nil Janitor says it is off.
+	History  HistoryReader
+	Janitor  JanitorReader
+	Settings []Setting
 }
 
 // Server serves deepprobe's endpoints.
@@ -136,6 +143,8 @@ func New(cfg Config) (*Server, error) {
 	e.Match(both, PathReadyz, s.healthz, deep...)
 	e.Match(both, PathLivez, s.livez, shallow...)
 	e.GET(PathMetrics, echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})), shallow...)
+	e.Match(both, PathStatus, s.status, deep...)
+	e.GET(PathHistory, s.history, deep...)
 	s.echo = e
 	s.http = &http.Server{
 		Handler:           e,
@@ -455,7 +464,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	return m, nil
 }
 
-var knownRoutes = []string{PathHealthz, PathReadyz, PathLivez, PathMetrics}
+var knownRoutes = []string{PathHealthz, PathReadyz, PathLivez, PathMetrics, PathStatus, PathHistory}
 
 // knownMethods are the method label's values; any other method is counted as "other", so that
 // made-up methods cannot grow the metrics without bound.

@@ -138,6 +138,7 @@ type ServeConfig struct {
 	AuthExemptShallow bool
 	ShutdownTimeout   time.Duration
 	MaxConnections    int
+	History           int
 }
 
 // ServeFlags returns the flag set of `deepprobe serve` bound to cfg; it is exported so that
@@ -164,6 +165,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.HeartbeatFile, "heartbeat-file", "", "write the unix time to this file after each workload whose verdict is healthy (pass or warn)")
 	fs.StringVar(&cfg.AuthTokenFile, "auth-token-file", "", "require this file's bearer token on /healthz and /readyz (and /livez, /metrics)")
 	fs.BoolVar(&cfg.AuthExemptShallow, "auth-exempt-shallow", false, "with --auth-token-file: leave /livez and /metrics open")
+	fs.IntVar(&cfg.History, "history", probes.DefaultHistory, "finished workloads the status page (/) and /history keep")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", server.DefaultMaxConnections, "connections served at once; more wait to be accepted")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long to wait for the workload in flight before cancelling it")
 	fs.Usage = usage(fs, "deepprobe serve [flags]")
@@ -204,6 +206,8 @@ func (c *ServeConfig) validate() error {
 		return fmt.Errorf("--shallow-reuse must be positive, got %s", c.ShallowReuse)
 	case c.JanitorInterval < 0:
 		return fmt.Errorf("--janitor-interval must not be negative, got %s", c.JanitorInterval)
+	case c.History < 1 || c.History > 10000:
+		return fmt.Errorf("--history must be from 1 to 10000, got %d", c.History)
 	case c.MaxConnections < 1:
 		return fmt.Errorf("--max-connections must be at least 1, got %d", c.MaxConnections)
 	case c.ShutdownTimeout <= 0:
@@ -225,6 +229,34 @@ func (c *ServeConfig) validate() error {
 		c.Instance, _ = os.Hostname()
 	}
 	return nil
+}
+
+// settings are the configuration the status page shows.
+func (c *ServeConfig) settings() []server.Setting {
+	skip := c.SkipStages
+	if skip == "" {
+		skip = "none"
+	}
+	interval := "on request"
+	if c.Interval > 0 {
+		interval = c.Interval.String()
+	}
+	return []server.Setting{
+		{Name: "Garden", Value: c.GardenURL}, {Name: "Baggageclaim", Value: c.BaggageclaimURL},
+		{Name: "Probe timeout", Value: c.ProbeTimeout.String()}, {Name: "Process timeout", Value: c.timingOrDefault().ProcessTimeout.String()},
+		{Name: "Cleanup timeout", Value: c.CleanupTimeout.String()}, {Name: "Grace time", Value: c.GraceTime.String()},
+		{Name: "Interval", Value: interval}, {Name: "Min interval", Value: c.MinInterval.String()},
+		{Name: "Freshness", Value: c.Freshness.String()}, {Name: "Failure threshold", Value: strconv.Itoa(c.FailureThreshold)},
+		{Name: "Max time in error", Value: c.MaxTimeInError.String()}, {Name: "On saturation", Value: c.OnSaturation},
+		{Name: "Skipped stages", Value: skip}, {Name: "Janitor interval", Value: c.JanitorInterval.String()},
+		{Name: "Orphan age", Value: c.OrphanAge.String()}, {Name: "Version", Value: Version},
+	}
+}
+
+// timingOrDefault is the resolved timing (validate has checked it).
+func (c *ServeConfig) timingOrDefault() probes.Timing {
+	t, _ := c.timing().Resolve()
+	return t
 }
 
 // timing maps the flags to the probe's timing, whose rules live in package probes.
@@ -284,6 +316,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	if err != nil {
 		return nil, flagError(err)
 	}
+	history := probes.NewHistory(cfg.History)
 	metrics, err := probes.NewMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -291,7 +324,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.prober, err = probes.NewProber(probes.ProberConfig{
 		Run: m.workload.Run, Running: m.workload.Running, Timing: cfg.timing(), FailureThreshold: cfg.FailureThreshold,
 		OnSaturation: probes.Saturation(cfg.OnSaturation), Registerer: reg,
-		Listeners: []func(probes.Outcome){metrics.Observe, m.logOutcome, m.writeHeartbeat},
+		Listeners: []func(probes.Outcome){metrics.Observe, history.Observe, m.logOutcome, m.writeHeartbeat},
 	})
 	if err != nil {
 		return nil, flagError(err)
@@ -300,13 +333,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.server, err = server.New(server.Config{
-		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
-		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, MaxConnections: cfg.MaxConnections,
-	})
-	if err != nil {
-		return nil, err
-	}
+	var janitor server.JanitorReader // stays a nil interface when the janitor is off
 	if cfg.JanitorInterval > 0 {
 		m.janitor, err = gc.New(gc.Config{
 			Garden: g, Baggageclaim: b, Interval: cfg.JanitorInterval, OrphanAge: cfg.OrphanAge,
@@ -315,6 +342,15 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 		if err != nil {
 			return nil, err
 		}
+		janitor = m.janitor
+	}
+	m.server, err = server.New(server.Config{
+		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
+		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, MaxConnections: cfg.MaxConnections,
+		Instance: cfg.Instance, History: history, Janitor: janitor, Settings: cfg.settings(),
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
