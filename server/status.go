@@ -81,7 +81,7 @@ type statusPage struct {
 	LastAt, LastAge                   string
 	Rows                              []statusRow
 	Chart                             statusChart
-	Janitor                           *gc.Summary
+	Janitor                           *janitorView
 	JanitorNote                       string
 	Settings                          []Setting
 	Refresh                           int
