@@ -456,6 +456,13 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
 	}
+	// Every route's series exist from start-up (the usual answers; others appear when they occur).
+	for _, route := range knownRoutes {
+		m.duration.WithLabelValues(route)
+		for _, code := range []string{"200", "503"} {
+			m.requests.WithLabelValues(route, http.MethodGet, code)
+		}
+	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering HTTP metrics: %w", err)
