@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -54,6 +55,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadbench: a target was missed by more than 2x")
 		code = 1
 	}
+	if b.failed {
+		fmt.Fprintln(os.Stderr, "loadbench: a figure could not be taken (see the report)")
+		code = 1
+	}
 	os.Exit(code)
 }
 
@@ -67,6 +72,8 @@ type bench struct {
 	figures                    []figure
 	notes                      []string
 	missed                     bool
+	failed                     bool
+	overheads                  []profileOverhead // figure 1, by profile
 	procs                      []*exec.Cmd
 	gardenURL, bcURL, adminURL string
 }
@@ -187,9 +194,22 @@ func (b *bench) run() error {
 			"at simulator speed (~0.2 ms a call); see the runtime table in README.md.")
 		// workersim logs every request to a pipe we drain; that is part of its cost.
 	}
-	for _, step := range []func() error{b.overhead, b.served, b.storm, b.footprint, b.slowWorker, b.slowVerdicts} {
-		if err := step(); err != nil {
-			return err
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"1. workload overhead", b.overhead}, {"1b. workload overhead at recorded containerd speed", b.overheadRecorded},
+		{"2. served throughput", b.served}, {"3. storm", b.storm}, {"4. footprint", b.footprint},
+		{"5. slow worker", b.slowWorker}, {"6. slow worker verdicts", b.slowVerdicts}, {"7. cost to the worker", b.costToWorker},
+		{"8. hostile input and load", b.hostile},
+	}
+	for _, step := range steps {
+		// A figure that cannot be taken (a real server's answer the harness did not expect, say)
+		// is reported, and the run goes on to the next.
+		if err := step.run(); err != nil {
+			b.failed = true
+			b.notes = append(b.notes, fmt.Sprintf("Figure %s could not be taken: %v", step.name, err))
+			fmt.Fprintf(os.Stderr, "loadbench: %s: %v\n", step.name, err)
 		}
 	}
 	return nil
@@ -349,49 +369,242 @@ func (b *bench) slowVerdicts() error {
 	return nil
 }
 
-// overhead: figure 1.
+// profileOverhead is figure 1 measured on one runtime profile.
+type profileOverhead struct {
+	profile      string
+	raw, deep    time.Duration // medians
+	ratio        float64
+	n            int
+	createMedian time.Duration // container.create's median, for the cost-to-worker figure
+}
+
+// overhead: figure 1 on the servers under test (the fast simulator, or real servers).
 func (b *bench) overhead() error {
-	cmd, url, err := b.deepprobe("--min-interval", "1ns")
+	profile := "fast simulator (containerd profile, ~0.2 ms a call)"
+	if b.adminURL == "" {
+		profile = "real servers"
+	}
+	po, err := b.measureOverhead(profile, b.gardenURL, b.bcURL, b.n(2000))
+	if err != nil {
+		return err
+	}
+	// The round trip to deepprobe alone: an answer that calls nothing upstream (a 404).
+	cmd, url, err := b.deepprobe()
 	if err != nil {
 		return err
 	}
 	defer b.stop(cmd)
-	n := b.n(2000)
-	var raw, deep []time.Duration
-	// Interleave so that both see the same machine state.
-	for i := 0; i < n; i++ {
-		start := time.Now()
-		if err := b.rawWorkload(); err != nil {
-			return err
-		}
-		raw = append(raw, time.Since(start))
-		start = time.Now()
-		code, body, err := get(url + "/healthz")
-		if err != nil || code != 200 {
-			return fmt.Errorf("healthz: %d %v %s", code, err, body)
-		}
-		deep = append(deep, time.Since(start))
-	}
-	rm, dm := percentile(raw, .5), percentile(deep, .5)
-	ratio := float64(dm) / float64(rm)
-	// The round trip to deepprobe alone: an answer that calls nothing upstream (a 404).
 	var hop []time.Duration
-	for range n {
+	for range b.n(2000) {
 		start := time.Now()
 		if _, _, err := get(url + "/no-such-path"); err != nil {
 			return err
 		}
 		hop = append(hop, time.Since(start))
 	}
-	b.notes = append(b.notes, fmt.Sprintf("Figure 1: deepprobe adds %s to the median workload; the loopback round trip from the "+
-		"caller to deepprobe alone (an answer that calls nothing upstream) has a median of %s on this machine, where the "+
-		"simulators answer each of the workload's five calls in about %s; "+
-		"\"Where the workload overhead goes\" below breaks the rest down. The 1.10x target is "+
-		"relative to simulators far faster than the real servers: against their ~6.2 ms median cycle (shared/worker-api) "+
-		"the same added time would be about %.2fx.",
-		ms(dm-rm), ms(percentile(hop, .5)), ms(rm/5), float64(6200*time.Microsecond+(dm-rm))/float64(6200*time.Microsecond)))
-	b.judge("1. workload overhead (median)", fmt.Sprintf("deepprobe %s vs raw calls %s = %.2fx (p99 %s vs %s), n=%d",
-		ms(dm), ms(rm), ratio, ms(percentile(deep, .99)), ms(percentile(raw, .99)), n), "<= 1.10x", ratio/1.10)
+	b.notes = append(b.notes, fmt.Sprintf("Figure 1 (%s): deepprobe adds %s to the median workload; the loopback round trip "+
+		"from the caller to deepprobe alone (an answer that calls nothing upstream) has a median of %s on this machine. "+
+		"\"Where the workload overhead goes\" below breaks the rest down; figure 1b measures the same at the speed recorded "+
+		"for Concourse's containerd runtime.", profile, ms(po.deep-po.raw), ms(percentile(hop, .5))))
+	b.judge("1. workload overhead (median), "+profile, fmt.Sprintf("deepprobe %s vs raw calls %s = %.2fx, n=%d",
+		ms(po.deep), ms(po.raw), po.ratio, po.n), "<= 1.10x", po.ratio/1.10)
+	return nil
+}
+
+// overheadRecorded: figure 1b, the same against a simulator that answers every call after the
+// round trip recorded for Concourse's containerd runtime (workersim --real-latency).
+func (b *bench) overheadRecorded() error {
+	if b.adminURL == "" {
+		b.notes = append(b.notes, "Figure 1b (recorded containerd speed) needs the simulators: skipped against real servers, "+
+			"which figure 1 measures directly.")
+		return nil
+	}
+	state, err := os.MkdirTemp("", "loadbench-real-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(state)
+	cmd, m, err := b.start("workersim", reWorkersim, "--garden-listen", "127.0.0.1:0", "--baggageclaim-listen", "127.0.0.1:0",
+		"--admin-listen", "", "--state-dir", state, "--runtime", "containerd", "--real-latency")
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+	po, err := b.measureOverhead("recorded containerd latencies", m[0], m[1], b.n(200))
+	if err != nil {
+		return err
+	}
+	b.judge("1b. workload overhead (median), recorded containerd latencies", fmt.Sprintf("deepprobe %s vs raw calls %s = %.3fx, n=%d",
+		ms(po.deep), ms(po.raw), po.ratio, po.n), "<= 1.10x", po.ratio/1.10)
+	return nil
+}
+
+// measureOverhead interleaves n raw workloads (the same calls, straight through the clients)
+// and n deep checks through a deepprobe on the given servers, and compares their medians.
+func (b *bench) measureOverhead(profile, gardenURL, bcURL string, n int) (profileOverhead, error) {
+	g, bc := b.gardenURL, b.bcURL
+	b.gardenURL, b.bcURL = gardenURL, bcURL
+	defer func() { b.gardenURL, b.bcURL = g, bc }()
+	cmd, url, err := b.deepprobe("--min-interval", "1ns")
+	if err != nil {
+		return profileOverhead{}, err
+	}
+	defer b.stop(cmd)
+	var raw, deep, create []time.Duration
+	for i := 0; i < n; i++ { // interleaved, so that both see the same machine state
+		start := time.Now()
+		if err := b.rawWorkload(); err != nil {
+			return profileOverhead{}, err
+		}
+		raw = append(raw, time.Since(start))
+		start = time.Now()
+		code, body, err := get(url + "/healthz")
+		if err != nil || code != 200 {
+			return profileOverhead{}, fmt.Errorf("healthz: %d %v %s", code, err, body)
+		}
+		deep = append(deep, time.Since(start))
+		if d, ok := stageDuration(body, "container.create"); ok {
+			create = append(create, d)
+		}
+	}
+	po := profileOverhead{profile: profile, raw: percentile(raw, .5), deep: percentile(deep, .5), n: n, createMedian: percentile(create, .5)}
+	po.ratio = float64(po.deep) / float64(po.raw)
+	b.overheads = append(b.overheads, po)
+	return po, nil
+}
+
+// stageDuration reads one stage's duration from a /healthz body.
+func stageDuration(body []byte, stage string) (time.Duration, bool) {
+	var h struct {
+		Stages []struct {
+			Name       string  `json:"name"`
+			DurationMS float64 `json:"duration_ms"`
+		} `json:"stages"`
+	}
+	if json.Unmarshal(body, &h) != nil {
+		return 0, false
+	}
+	for _, s := range h.Stages {
+		if s.Name == stage {
+			return time.Duration(s.DurationMS * float64(time.Millisecond)), true
+		}
+	}
+	return 0, false
+}
+
+// hostile: figure 8, the adversarial pass's three numbers: metric series before and after a
+// flood of made-up HTTP methods, /livez false 503s under 3,000 concurrent callers, and
+// deepprobe's RSS while 20,000 idle connections are held open (at most --max-connections of
+// them are accepted; the rest wait in the kernel's queue). Loopback only, bounded counts.
+func (b *bench) hostile() error {
+	cmd, url, err := b.deepprobe()
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+	series := func() (int, error) {
+		code, body, err := get(url + "/metrics")
+		if err != nil || code != 200 {
+			return 0, fmt.Errorf("metrics: %d %v", code, err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(body), "\n") {
+			if line != "" && !strings.HasPrefix(line, "#") {
+				n++
+			}
+		}
+		return n, nil
+	}
+	before, err := series()
+	if err != nil {
+		return err
+	}
+	for i := range b.n(20000) {
+		req, _ := http.NewRequest(fmt.Sprintf("M%d", i), url+"/healthz", nil)
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	after, err := series()
+	if err != nil {
+		return err
+	}
+
+	crowd := b.n(3000)
+	var false503 atomic.Int32
+	var wg sync.WaitGroup
+	for range crowd {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, _, err := get(url + "/livez"); err != nil || code != 200 {
+				false503.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+
+	idle := b.n(20000)
+	host := strings.TrimPrefix(url, "http://")
+	var conns []net.Conn
+	dialer := net.Dialer{Timeout: 2 * time.Second}
+	for range idle {
+		c, err := dialer.Dial("tcp", host)
+		if err != nil {
+			break // the kernel's queue is full: what was opened is held
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(time.Second) // let deepprobe accept what it will
+	rss, _ := rssKiB(cmd.Process.Pid)
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	b.judge("8. hostile input and load", fmt.Sprintf("metric series %d before and %d after %d made-up methods; %d of %d concurrent /livez failed; "+
+		"RSS %d KiB with %d idle connections open", before, after, b.n(20000), false503.Load(), crowd, rss, len(conns)),
+		"no new series, 0 false 503s, RSS < 64 MiB", max(float64(after-before)*3, float64(false503.Load())*3, float64(rss)/(64*1024)))
+	return nil
+}
+
+// costToWorker: figure 7. Concourse's containerd runtime serialises every container create,
+// builds' included, behind one lock, so the share of that lock deepprobe holds is its create
+// time over the time between two of its workloads: share = t_create / period. t_create is
+// container.create's median at recorded containerd speed (figure 1b; on real servers, their
+// own); the periods are the shipped caller settings, and --min-interval bounds the worst case
+// (a caller asking continuously still starts at most one workload per --min-interval).
+func (b *bench) costToWorker() error {
+	var create time.Duration
+	source := ""
+	for _, po := range b.overheads {
+		if po.createMedian > 0 && (po.profile == "recorded containerd latencies" || po.profile == "real servers") {
+			create, source = po.createMedian, po.profile
+		}
+	}
+	if create == 0 {
+		return fmt.Errorf("no container.create time at containerd speed was measured (figure 1b or real servers)")
+	}
+	callers := []struct {
+		name   string
+		period time.Duration
+	}{
+		{"Kubernetes liveness (periodSeconds 15)", 15 * time.Second},
+		{"docker-compose healthcheck (interval 15s)", 15 * time.Second},
+		{"BOSH (background --interval 30s)", 30 * time.Second},
+		{"worst case: --min-interval 5s", 5 * time.Second},
+	}
+	var parts []string
+	worstDocumented := 0.0
+	for i, c := range callers {
+		share := float64(create) / float64(c.period) * 100
+		parts = append(parts, fmt.Sprintf("%s %.2f%%", c.name, share))
+		if i < 3 {
+			worstDocumented = max(worstDocumented, share)
+		}
+	}
+	b.judge("7. cost to the worker (share of containerd's create lock)", strings.Join(parts, "; "), "<= 1% at the documented settings", worstDocumented/1)
+	b.notes = append(b.notes, fmt.Sprintf("Figure 7: share = t_create / period, with t_create = %s (container.create's median, %s). "+
+		"Kubernetes' startupProbe (every 10s) only runs until the worker first passes.", ms(create), source))
 	return nil
 }
 
