@@ -277,23 +277,35 @@ func (b *bench) rawWorkload() error {
 	if err != nil {
 		return fmt.Errorf("raw volume create: %w", err)
 	}
-	defer func() { _ = bc.Destroy(context.WithoutCancel(ctx), h) }()
+	// On an error, what was made is destroyed before returning; on success the last two
+	// calls are the workload's own destroys.
+	volumeLeft, containerLeft := true, false
+	defer func() {
+		if containerLeft {
+			_ = g.Destroy(context.WithoutCancel(ctx), h)
+		}
+		if volumeLeft {
+			_ = bc.Destroy(context.WithoutCancel(ctx), h)
+		}
+	}()
 	if err := bc.StreamIn(ctx, h, rawTar); err != nil {
 		return fmt.Errorf("raw stream-in: %w", err)
 	}
 	if _, err := g.Create(ctx, garden.Spec{Handle: h, GraceTime: time.Minute, RootFSPath: "raw://" + v.Path, Properties: props}); err != nil {
 		return fmt.Errorf("raw container create: %w", err)
 	}
-	defer func() { _ = g.Destroy(context.WithoutCancel(ctx), h) }()
+	containerLeft = true
 	if err := g.SetGraceTime(ctx, h, time.Minute); err != nil {
 		return fmt.Errorf("raw grace time: %w", err)
 	}
 	if err := g.Run(ctx, h, garden.ProcessSpec{Path: probes.ProcessPath, User: "0:0"}); err != nil {
 		return fmt.Errorf("raw process run: %w", err)
 	}
+	containerLeft = false
 	if err := g.Destroy(ctx, h); err != nil && !errors.Is(err, garden.ErrGone) {
 		return fmt.Errorf("raw container destroy: %w", err)
 	}
+	volumeLeft = false
 	if err := bc.Destroy(ctx, h); err != nil && !errors.Is(err, baggageclaim.ErrGone) {
 		return fmt.Errorf("raw volume destroy: %w", err)
 	}
@@ -772,7 +784,7 @@ func (b *bench) stormOnce(warm bool) error {
 			ok++
 		}
 	}
-	workloads, _ := metric(url, `deepprobe_workloads_total{failed_stage="",result="pass"}`)
+	workloads, _ := metric(url, `deepprobe_workloads_total{result="pass"}`)
 	sum, _ := metric(url, "deepprobe_workload_duration_seconds_sum")
 	workloadTime := time.Duration(sum * float64(time.Second))
 	p99 := percentile(lat, .99)
@@ -828,7 +840,7 @@ func (b *bench) footprint() error {
 		return rss, g
 	}
 	workloads := func() float64 {
-		p, _ := metric(url, `deepprobe_workloads_total{failed_stage="",result="pass"}`)
+		p, _ := metric(url, `deepprobe_workloads_total{result="pass"}`)
 		return p
 	}
 	get(url + "/healthz")
