@@ -97,6 +97,9 @@ func TestComposeFile(t *testing.T) {
 			if interval < cfg.MinInterval {
 				t.Errorf("healthcheck interval %s below --min-interval %s: checks would read the cache", interval, cfg.MinInterval)
 			}
+			if interval+checkT*9/10 > cfg.Freshness {
+				t.Errorf("healthcheck interval %s + the check's wait %s exceed --freshness %s: a slow worker could be called dead", interval, checkT*9/10, cfg.Freshness)
+			}
 			if hc.Retries == nil || *hc.Retries < 2 {
 				t.Errorf("retries %v: one bad moment would mark the worker unhealthy", hc.Retries)
 			}

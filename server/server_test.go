@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,4 +365,48 @@ func TestConnectionBound(t *testing.T) {
 	}
 	resp.Body.Close()
 	held[1].Close()
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRequestLogs: a logged request never carries its query string (which may hold a token),
+// its client address comes from the socket whatever X-Forwarded-For says, and a 4xx is not
+// logged at info (a flood of bad requests cannot flood the log); a 5xx is.
+func TestRequestLogs(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	deep := &fakeDeep{err: errors.New("prober is shutting down")}
+	ts := newTestServer(t, deep, fakeShallow{}, Config{Logger: logger})
+	spoofed := http.Header{"X-Forwarded-For": {"203.0.113.9"}, "X-Real-Ip": {"203.0.113.9"}}
+	// A 503 (logged at info) with a query string, which the log must not carry.
+	get(t, ts, http.MethodGet, "/healthz?timeout=1234ms", spoofed)
+	for range 50 {
+		get(t, ts, http.MethodGet, "/nope?x=1", nil)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "path=/healthz") || strings.Contains(out, "1234ms") {
+		t.Errorf("the 503 is not logged by its path alone:\n%s", out)
+	}
+	if strings.Contains(out, "203.0.113.9") || !strings.Contains(out, "remote=127.0.0.1") {
+		t.Errorf("the client address does not come from the socket:\n%s", out)
+	}
+	if strings.Contains(out, "/nope") {
+		t.Errorf("4xx answers were logged at info:\n%s", out)
+	}
 }
