@@ -35,7 +35,7 @@ run: build
 	@set -e; \
 	$(BIN)/workersim --admin-listen 127.0.0.1:7789 & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
-	echo; echo "deepprobe: http://$(LISTEN)/healthz   (try ?verbose, /livez, /metrics)"; \
+	echo; echo "deepprobe: http://$(LISTEN)/healthz   (try ?verbose, /livez, /metrics, and / for the status page)"; \
 	echo "fault injection: curl -X PUT http://127.0.0.1:7789/garden/faults/create -d '{\"status\":500}'"; echo; \
 	$(BIN)/deepprobe serve --listen $(LISTEN)
 
