@@ -20,6 +20,7 @@ import (
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/rootfs"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
@@ -36,6 +37,15 @@ type population struct {
 	handles []string
 }
 
+// rootfsTar is what the workload streams into its volume (etc/ and an executable).
+var rootfsTar = func() []byte {
+	b, err := rootfs.Tar(runtime.GOARCH)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
 func (p *population) add(handle string, props map[string]string) {
 	p.t.Helper()
 	ctx := context.Background()
@@ -46,6 +56,11 @@ func (p *population) add(handle string, props map[string]string) {
 	v, err := p.b.CreateVolume(ctx, baggageclaim.Request{Handle: handle, Strategy: strategy, Properties: props})
 	if err != nil {
 		p.t.Fatal(err)
+	}
+	if p.rootfs == "" { // give the empty volume an etc/, as the workload does: houdini needs one
+		if err := p.b.StreamIn(ctx, handle, rootfsTar); err != nil {
+			p.t.Fatal(err)
+		}
 	}
 	p.mu.Lock()
 	p.handles = append(p.handles, handle)
