@@ -1,6 +1,8 @@
 // Package gardensim provides a Garden API simulator for tests and demos, shaped like
-// httptest.Server. It answers like the recorded reference server (houdini backend): status
-// codes, error bodies, property filters, and a grace-time reaper that, like Concourse's
-// runtimes, is armed only by PUT /containers/:handle/grace_time. Faults can be injected per
-// route. It keeps containers in memory and runs nothing.
+// httptest.Server. It answers as one of Concourse's runtimes does (runtimes.Profile:
+// containerd by default, Guardian, houdini): unknown handles, duplicate handles, filter keys,
+// grace time, rootfs rules, the container limit, process runs on a hijacked connection. Its
+// Behaviour adds Garden's grace-time reaper race and process faults; faults can be injected per
+// route. It keeps containers in memory and executes nothing: a process "runs" when its path is
+// an executable file in the rootfs, and exits 0.
 package gardensim
