@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/deepprobe/deepprobe/probes/garden"
 )
@@ -34,7 +35,14 @@ func containerStage(cfg WorkloadConfig) Stage {
 			Name:      StageContainerDestroy,
 			Component: Garden,
 			Do: func(ctx context.Context, r *Run) error {
-				if err := g.Destroy(ctx, r.Handle); err != nil && !errors.Is(err, garden.ErrGone) {
+				err := g.Destroy(ctx, r.Handle)
+				if errors.Is(err, garden.ErrBeingDestroyed) {
+					// Garden's own reaper is removing it: wait for that (within this stage's
+					// deadline), since the volume about to be destroyed is its rootfs.
+					waitGone(ctx, g, r.Handle)
+					return nil
+				}
+				if err != nil && !errors.Is(err, garden.ErrGone) {
 					return err
 				}
 				return nil
@@ -42,5 +50,21 @@ func containerStage(cfg WorkloadConfig) Stage {
 		},
 		Needs:    []string{StageVolumeCreate},
 		Optional: true,
+	}
+}
+
+// waitGone polls the container until Garden says it is not found, or ctx ends.
+func waitGone(ctx context.Context, g Containers, handle string) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := g.Properties(ctx, handle); errors.Is(err, garden.ErrNotFound) || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }

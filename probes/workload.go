@@ -23,6 +23,7 @@ type Containers interface {
 	Create(ctx context.Context, spec garden.Spec) (string, error)
 	SetGraceTime(ctx context.Context, handle string, graceTime time.Duration) error
 	Run(ctx context.Context, handle string, spec garden.ProcessSpec) error
+	Properties(ctx context.Context, handle string) (map[string]string, error)
 	Destroy(ctx context.Context, handle string) error
 }
 

@@ -165,7 +165,7 @@ func MarkdownTable() string {
 		}, "already gone on destroy; `not_found` elsewhere"},
 		{"concurrent destroy (grace-time reaper race)", func(p Profile) string {
 			return "500 `container already being destroyed`"
-		}, "already gone on destroy"},
+		}, "already gone on destroy, once Garden has finished removing it (the volume is its rootfs)"},
 		{"duplicate handle", func(p Profile) string {
 			if p.DuplicateMessage == nil {
 				return "200, replaces the container"
