@@ -236,6 +236,22 @@ func (p *Prober) atDeadline() (Outcome, error) {
 	return Outcome{}, te
 }
 
+// Latest returns the latest finished workload's outcome as a caller would read it now (its age,
+// and in background mode whether it is stale), without starting a workload.
+func (p *Prober) Latest() (Outcome, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last == nil {
+		return Outcome{}, false
+	}
+	o := *p.last
+	o.Cached, o.Age = true, p.cfg.Now().Sub(o.CompletedAt)
+	if p.cfg.Timing.Interval > 0 && o.Age > p.cfg.Timing.MaxAge {
+		o.Stale, o.Healthy = true, false
+	}
+	return o, true
+}
+
 // servableLocked returns the cached outcome if the caller should get it without waiting.
 func (p *Prober) servableLocked() (Outcome, bool) {
 	if p.last == nil {

@@ -323,3 +323,22 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestProberLatest reads the latest outcome without starting a workload, stale in background
+// mode past MaxAge.
+func TestProberLatest(t *testing.T) {
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
+	p, _ := newProber(t, w, clock, probes.ProberConfig{Timing: probes.Timing{Interval: 10 * time.Second, MaxAge: 30 * time.Second}})
+	if _, ok := p.Latest(); ok {
+		t.Fatal("an outcome before any workload")
+	}
+	p.Trigger(context.Background())
+	<-w.started
+	w.release <- passed()
+	waitFor(t, func() bool { _, ok := p.Latest(); return ok })
+	clock.Advance(31 * time.Second)
+	o, _ := p.Latest()
+	if !o.Stale || o.Healthy || o.Age != 31*time.Second || w.runs.Load() != 1 {
+		t.Fatalf("latest %+v, runs %d", o, w.runs.Load())
+	}
+}

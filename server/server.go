@@ -86,6 +86,9 @@ type Config struct {
 	History  HistoryReader
 	Janitor  JanitorReader
 	Settings []Setting
+	// Latest, when set, gives the status page the verdict as /healthz would read it now
+	// (Prober.Latest); otherwise it shows the newest entry of History.
+	Latest func() (probes.Outcome, bool)
 }
 
 // Server serves deepprobe's endpoints.

@@ -111,8 +111,15 @@ func (s *Server) statusPage(now time.Time) statusPage {
 	if s.cfg.History != nil {
 		entries = s.cfg.History.Entries()
 	}
-	if len(entries) > 0 {
-		h := deepHealth(entries[0])
+	latest, ok := probes.Outcome{}, len(entries) > 0
+	if ok {
+		latest = entries[0]
+	}
+	if s.cfg.Latest != nil { // the verdict as /healthz reads it now: stale in background mode
+		latest, ok = s.cfg.Latest()
+	}
+	if ok {
+		h := deepHealth(latest)
 		p.Status, p.StatusText = h.Status, h.Status
 		p.Why = "The last workload passed every stage."
 		if h.Error != "" {
@@ -122,8 +129,8 @@ func (s *Server) statusPage(now time.Time) statusPage {
 		if h.FailingSince != nil {
 			p.FailingSince = h.FailingSince.Format(time.RFC3339)
 		}
-		p.LastAt = entries[0].CompletedAt.UTC().Format(time.RFC3339)
-		p.LastAge = now.Sub(entries[0].CompletedAt).Round(time.Second).String()
+		p.LastAt = latest.CompletedAt.UTC().Format(time.RFC3339)
+		p.LastAge = now.Sub(latest.CompletedAt).Round(time.Second).String()
 	}
 	for _, o := range entries {
 		h := deepHealth(o)

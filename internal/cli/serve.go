@@ -347,7 +347,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.server, err = server.New(server.Config{
 		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
 		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, MaxConnections: cfg.MaxConnections,
-		Instance: cfg.Instance, History: history, Janitor: janitor, Settings: cfg.settings(),
+		Instance: cfg.Instance, History: history, Janitor: janitor, Settings: cfg.settings(), Latest: m.prober.Latest,
 	})
 	if err != nil {
 		return nil, err
