@@ -213,7 +213,7 @@ func (p *Prober) atDeadline() (Outcome, error) {
 	if p.cfg.Running != nil {
 		if prog, ok := p.cfg.Running(); ok {
 			te.InFlight = &prog
-			if prog.Limit > 0 && prog.Elapsed > prog.Limit {
+			if !prog.Deadline.IsZero() && time.Now().After(prog.Deadline) { // contexts run on the real clock
 				te.PastLimit = true
 				p.metrics.deadline.WithLabelValues("past_limit").Inc()
 				return Outcome{}, te
@@ -221,11 +221,10 @@ func (p *Prober) atDeadline() (Outcome, error) {
 		}
 	}
 	p.mu.Lock()
-	last := p.last
+	o, ok := p.latestLocked()
 	p.mu.Unlock()
-	if last != nil {
-		o := *last
-		o.Cached, o.Age, o.InFlight = true, p.cfg.Now().Sub(o.CompletedAt), te.InFlight
+	if ok {
+		o.InFlight = te.InFlight
 		if o.Age <= p.cfg.Timing.Freshness {
 			p.metrics.deadline.WithLabelValues("fresh_result").Inc()
 			return o, nil
@@ -241,6 +240,11 @@ func (p *Prober) atDeadline() (Outcome, error) {
 func (p *Prober) Latest() (Outcome, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.latestLocked()
+}
+
+// latestLocked is Latest with p.mu held.
+func (p *Prober) latestLocked() (Outcome, bool) {
 	if p.last == nil {
 		return Outcome{}, false
 	}
@@ -252,21 +256,15 @@ func (p *Prober) Latest() (Outcome, bool) {
 	return o, true
 }
 
-// servableLocked returns the cached outcome if the caller should get it without waiting.
+// servableLocked returns the cached outcome if the caller should get it without waiting: in
+// background mode always, otherwise while it is younger than MinInterval (or deepprobe is
+// shutting down and will start no workload).
 func (p *Prober) servableLocked() (Outcome, bool) {
-	if p.last == nil {
+	o, ok := p.latestLocked()
+	if !ok {
 		return Outcome{}, false
 	}
-	o := *p.last
-	o.Cached = true
-	o.Age = p.cfg.Now().Sub(o.CompletedAt)
-	if p.cfg.Timing.Interval > 0 {
-		if o.Age > p.cfg.Timing.MaxAge {
-			o.Stale, o.Healthy = true, false
-		}
-		return o, true
-	}
-	if o.Age < p.cfg.Timing.MinInterval || p.closing {
+	if p.cfg.Timing.Interval > 0 || o.Age < p.cfg.Timing.MinInterval || p.closing {
 		return o, true
 	}
 	return Outcome{}, false

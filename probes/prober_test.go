@@ -342,3 +342,40 @@ func TestProberLatest(t *testing.T) {
 		t.Fatalf("latest %+v, runs %d", o, w.runs.Load())
 	}
 }
+
+// TestProberStagePastItsDeadline: a caller whose deadline comes while the running stage is past
+// its own deadline gets that stage as the failure, even with a fresh result cached.
+func TestProberStagePastItsDeadline(t *testing.T) {
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
+	var past atomic.Bool
+	p, _ := newProber(t, w, clock, probes.ProberConfig{Running: func() (probes.Progress, bool) {
+		deadline := time.Now().Add(time.Hour)
+		if past.Load() {
+			deadline = time.Now().Add(-time.Second)
+		}
+		return probes.Progress{Stage: probes.StageContainerCreate, Limit: 5 * time.Second, Deadline: deadline}, true
+	}})
+	first := checkAsync(context.Background(), p)
+	<-w.started
+	w.release <- passed()
+	<-first
+	clock.Advance(6 * time.Second) // past MinInterval: the next caller starts a workload
+	for _, pastLimit := range []bool{false, true} {
+		past.Store(pastLimit)
+		ctx, cancel := context.WithCancel(context.Background())
+		ch := checkAsync(ctx, p)
+		if !pastLimit {
+			<-w.started
+		}
+		cancel()
+		r := <-ch
+		var te *probes.TimeoutError
+		switch {
+		case !pastLimit && (r.err != nil || r.o.InFlight == nil || !r.o.Healthy):
+			t.Fatalf("within the deadline: want the fresh result with in_flight, got %+v, %v", r.o, r.err)
+		case pastLimit && (!errors.As(r.err, &te) || !te.PastLimit || te.InFlight.Stage != probes.StageContainerCreate):
+			t.Fatalf("past the deadline: err = %v", r.err)
+		}
+	}
+	w.release <- passed()
+}

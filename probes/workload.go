@@ -151,12 +151,14 @@ type Workload struct {
 	inFlight map[string]*Progress // by handle
 }
 
-// Progress is the stage a run is in, since when, and that stage's limit.
+// Progress is the stage a run is in, since when, that stage's limit (its configured one) and
+// the deadline it must end by (on the real clock, as contexts are).
 type Progress struct {
-	Stage   string
-	Since   time.Time
-	Limit   time.Duration
-	Elapsed time.Duration
+	Stage    string
+	Since    time.Time
+	Limit    time.Duration
+	Deadline time.Time
+	Elapsed  time.Duration
 }
 
 // NewWorkload returns a Workload, or an error naming what is wrong with cfg.
@@ -211,11 +213,11 @@ func (w *Workload) Running() (Progress, bool) {
 	return Progress{}, false
 }
 
-func (w *Workload) setProgress(handle, stage string, since time.Time, limit time.Duration) {
+func (w *Workload) setProgress(handle, stage string, since time.Time, limit time.Duration, deadline time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if p := w.inFlight[handle]; p != nil {
-		p.Stage, p.Since, p.Limit = stage, since, limit
+		p.Stage, p.Since, p.Limit, p.Deadline = stage, since, limit, deadline
 	}
 }
 
@@ -292,7 +294,8 @@ func (w *Workload) run(ctx context.Context, r *Run, s Stage, limit time.Duration
 		limit = min(limit, s.Budget)
 	}
 	start := w.cfg.Now()
-	w.setProgress(r.Handle, s.Name, start, limit)
+	deadline, _ := sctx.Deadline()
+	w.setProgress(r.Handle, s.Name, start, limit, deadline)
 	err := s.Do(sctx, r)
 	if errors.Is(err, context.DeadlineExceeded) && sctx.Err() == nil {
 		// A connection deadline set from sctx's can fire a moment before sctx says so.
@@ -303,7 +306,7 @@ func (w *Workload) run(ctx context.Context, r *Run, s Stage, limit time.Duration
 	sr := StageResult{Name: s.Name, Component: s.Component, Status: StatusPass, Duration: w.cfg.Now().Sub(start)}
 	if err != nil {
 		sr.Status, sr.Err, sr.Reason = StatusFail, explain(ctx, sctx, shared, s, err), Classify(err)
-		if sr.Reason == "" || sctx.Err() != nil {
+		if sctx.Err() != nil { // the limit or a shutdown, whatever error the call made of it
 			sr.Reason = Classify(sctx.Err())
 		}
 	}
