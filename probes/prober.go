@@ -54,6 +54,14 @@ const (
 	SaturationFail Saturation = "fail"
 )
 
+// Validate refuses a verdict other than warn and fail.
+func (s Saturation) Validate() error {
+	if s != SaturationWarn && s != SaturationFail {
+		return fmt.Errorf("must be %s or %s, got %q", SaturationWarn, SaturationFail, string(s))
+	}
+	return nil
+}
+
 // DefaultFailureThreshold is the default of ProberConfig.FailureThreshold.
 const DefaultFailureThreshold = 1
 
@@ -150,12 +158,11 @@ func NewProber(cfg ProberConfig) (*Prober, error) {
 		return nil, err
 	}
 	cfg.Timing = t
-	switch cfg.OnSaturation {
-	case "":
+	if cfg.OnSaturation == "" {
 		cfg.OnSaturation = SaturationWarn
-	case SaturationWarn, SaturationFail:
-	default:
-		return nil, settingErr(SettingOnSaturation, "must be %q or %q, got %q", SaturationWarn, SaturationFail, cfg.OnSaturation)
+	}
+	if err := cfg.OnSaturation.Validate(); err != nil {
+		return nil, &SettingError{Setting: SettingOnSaturation, Err: err}
 	}
 	switch {
 	case cfg.FailureThreshold < 0:

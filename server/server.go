@@ -310,17 +310,17 @@ func (s *Server) healthz(c echo.Context) error {
 	start := time.Now()
 	o, err := s.cfg.Deep.Check(ctx)
 	var h Health
-	var te *probes.TimeoutError
 	switch {
-	case errors.As(err, &te): // the caller's deadline came with no result it may be given
-		h = Health{Status: "fail", Check: "deep", Error: err.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}, InFlight: inFlight(te.InFlight)}
-		if te.PastLimit {
-			h.FailedStage, h.Reason = te.InFlight.Stage, string(probes.ReasonTimeout)
-		}
-		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
-	case err != nil: // deepprobe is shutting down
+	case err != nil: // no outcome: the caller's deadline came with none it may be given, or shutdown
 		h = Health{Status: "fail", Check: "deep", Error: err.Error(), DurationMS: ms(time.Since(start)), Stages: []Stage{}}
 		h.Garden.ResponseError, h.Baggageclaim.ResponseError = h.Error, h.Error
+		var te *probes.TimeoutError
+		if errors.As(err, &te) {
+			h.InFlight = inFlight(te.InFlight)
+			if te.PastLimit {
+				h.FailedStage, h.Reason = te.InFlight.Stage, string(probes.ReasonTimeout)
+			}
+		}
 	case q.verbose || o.InFlight != nil:
 		h = deepHealth(o)
 	default:

@@ -214,14 +214,15 @@ func (c *ServeConfig) validate() error {
 		return fmt.Errorf("--shutdown-timeout must be positive, got %s", c.ShutdownTimeout)
 	case c.AuthExemptShallow && c.AuthTokenFile == "":
 		return errors.New("--auth-exempt-shallow needs --auth-token-file")
-	case c.OnSaturation != string(probes.SaturationWarn) && c.OnSaturation != string(probes.SaturationFail):
-		return fmt.Errorf("--on-saturation must be warn or fail, got %q", c.OnSaturation)
+	}
+	if err := probes.Saturation(c.OnSaturation).Validate(); err != nil {
+		return fmt.Errorf("--on-saturation %w", err)
 	}
 	t, err := c.timing().Resolve()
 	if err != nil {
 		return flagError(err)
 	}
-	c.MaxWait, c.MaxAge, c.Freshness, c.OrphanAge = t.MaxWait, t.MaxAge, t.Freshness, t.OrphanAge
+	c.MaxWait, c.MaxAge, c.Freshness, c.OrphanAge, c.ProcessTimeout = t.MaxWait, t.MaxAge, t.Freshness, t.OrphanAge, t.ProcessTimeout
 	if err := c.workloadConfig(nil, nil).Validate(); err != nil { // settings only: no clients yet
 		return flagError(err)
 	}
@@ -243,7 +244,7 @@ func (c *ServeConfig) settings() []server.Setting {
 	}
 	return []server.Setting{
 		{Name: "Garden", Value: c.GardenURL}, {Name: "Baggageclaim", Value: c.BaggageclaimURL},
-		{Name: "Probe timeout", Value: c.ProbeTimeout.String()}, {Name: "Process timeout", Value: c.timingOrDefault().ProcessTimeout.String()},
+		{Name: "Probe timeout", Value: c.ProbeTimeout.String()}, {Name: "Process timeout", Value: c.ProcessTimeout.String()},
 		{Name: "Cleanup timeout", Value: c.CleanupTimeout.String()}, {Name: "Grace time", Value: c.GraceTime.String()},
 		{Name: "Interval", Value: interval}, {Name: "Min interval", Value: c.MinInterval.String()},
 		{Name: "Freshness", Value: c.Freshness.String()}, {Name: "Failure threshold", Value: strconv.Itoa(c.FailureThreshold)},
@@ -251,12 +252,6 @@ func (c *ServeConfig) settings() []server.Setting {
 		{Name: "Skipped stages", Value: skip}, {Name: "Janitor interval", Value: c.JanitorInterval.String()},
 		{Name: "Orphan age", Value: c.OrphanAge.String()}, {Name: "Version", Value: Version},
 	}
-}
-
-// timingOrDefault is the resolved timing (validate has checked it).
-func (c *ServeConfig) timingOrDefault() probes.Timing {
-	t, _ := c.timing().Resolve()
-	return t
 }
 
 // timing maps the flags to the probe's timing, whose rules live in package probes.
