@@ -56,6 +56,7 @@ type ShallowConfig struct {
 // round: they join the round in flight, and its results answer callers for Reuse after it.
 type Shallow struct {
 	cfg ShallowConfig
+	wg  sync.WaitGroup // the round in flight
 
 	mu       sync.Mutex
 	inflight *shallowRound
@@ -101,7 +102,11 @@ func (s *Shallow) Check(ctx context.Context) []StageResult {
 	if r == nil {
 		r = &shallowRound{done: make(chan struct{})}
 		s.inflight = r
-		go s.round(context.WithoutCancel(ctx), r)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.round(context.WithoutCancel(ctx), r)
+		}()
 	}
 	s.mu.Unlock()
 	select {
@@ -115,6 +120,10 @@ func (s *Shallow) Check(ctx context.Context) []StageResult {
 		}
 	}
 }
+
+// Wait returns once no round is in flight; a round ends within Timeout. The owner calls it
+// when it stops, so that no round outlives it.
+func (s *Shallow) Wait() { s.wg.Wait() }
 
 // round runs both calls under Timeout. It ends within Timeout: nothing outlives it.
 func (s *Shallow) round(ctx context.Context, r *shallowRound) {

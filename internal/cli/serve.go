@@ -289,6 +289,7 @@ type Main struct {
 	workload *probes.Workload
 	prober   *probes.Prober
 	server   *server.Server
+	shallow  *probes.Shallow
 	janitor  *gc.Janitor
 	upstream *http.Transport // the clients' connection pool, closed when Run returns
 }
@@ -339,6 +340,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 		}
 		janitor = m.janitor
 	}
+	m.shallow = shallow
 	m.server, err = server.New(server.Config{
 		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
 		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, MaxConnections: cfg.MaxConnections,
@@ -464,6 +466,7 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 	}
 	sw.Wait()
 	wg.Wait()
+	m.shallow.Wait() // a /livez round started just before the server stopped ends within its timeout
 	select {
 	case err := <-serveErr:
 		return err
