@@ -297,12 +297,6 @@ func (w *Workload) run(ctx context.Context, r *Run, s Stage, limit time.Duration
 	deadline, _ := sctx.Deadline()
 	w.setProgress(r.Handle, s.Name, start, limit, deadline)
 	err := s.Do(sctx, r)
-	if errors.Is(err, context.DeadlineExceeded) && sctx.Err() == nil {
-		// A connection deadline set from sctx's can fire a moment before sctx says so.
-		if d, ok := sctx.Deadline(); ok && time.Until(d) < 100*time.Millisecond {
-			<-sctx.Done()
-		}
-	}
 	sr := StageResult{Name: s.Name, Component: s.Component, Status: StatusPass, Duration: w.cfg.Now().Sub(start)}
 	if err != nil {
 		sr.Status, sr.Err, sr.Reason = StatusFail, explain(ctx, sctx, shared, s, err), Classify(err)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -196,12 +195,8 @@ func (c *Client) Run(ctx context.Context, handle string, spec ProcessSpec) error
 		switch {
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 			return fmt.Errorf("garden %s: process %q: %w", RouteRun, id, ErrStreamCut)
-		case err != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)):
-			cause := ctx.Err()
-			if cause == nil { // the connection's deadline is ctx's: it may fire first
-				cause = context.DeadlineExceeded
-			}
-			return fmt.Errorf("garden %s: waiting for process %q to exit: %w", RouteRun, id, cause)
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("garden %s: waiting for process %q to exit: %w", RouteRun, id, ctx.Err())
 		case err != nil:
 			return fmt.Errorf("garden %s: reading process %q: %w", RouteRun, id, err)
 		}

@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 )
 
@@ -29,17 +27,13 @@ func (e *Endpoint) Stream(ctx context.Context, req Request, want int) (io.ReadCl
 		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, err)
 	}
 	c := &streamConn{Conn: conn}
+	// ctx ends the connection: closing it ends any read or write, and by then ctx.Err() says
+	// why (a connection deadline of its own could fire first and hide the reason).
 	c.stop = context.AfterFunc(ctx, func() { _ = conn.Close() })
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
-	}
 	fail := func(err error) (io.ReadCloser, error) {
 		_ = c.Close()
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
-		case errors.Is(err, os.ErrDeadlineExceeded): // the connection's deadline is ctx's
-			err = fmt.Errorf("%w (%w)", err, context.DeadlineExceeded)
 		}
 		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, err)
 	}
