@@ -1,6 +1,11 @@
 package probes
 
-import "sync"
+import (
+	"errors"
+	"sync"
+
+	"github.com/deepprobe/deepprobe/probes/internal/wire"
+)
 
 // DefaultHistory is the default length of a History.
 const DefaultHistory = 60
@@ -22,8 +27,14 @@ func NewHistory(n int) *History {
 	return &History{ring: make([]Outcome, n)}
 }
 
-// Observe records a finished workload, forgetting the oldest when the ring is full.
+// MaxEntryError bounds the text of each error a history entry keeps, so that an entry's size,
+// and that of /history and the status page, never follows what upstream said.
+const MaxEntryError = 2 << 10
+
+// Observe records a finished workload, forgetting the oldest when the ring is full. The entry
+// keeps each stage error's text only, cut to MaxEntryError.
 func (h *History) Observe(o Outcome) {
+	o = boundedEntry(o)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ring[h.next] = o
@@ -46,4 +57,18 @@ func (h *History) Entries() []Outcome {
 		out = append(out, h.ring[(h.next-i+len(h.ring))%len(h.ring)])
 	}
 	return out
+}
+
+// boundedEntry returns o with its stages copied and each error replaced by its bounded text:
+// the entry holds no error chain that could keep an upstream answer alive.
+func boundedEntry(o Outcome) Outcome {
+	stages := make([]StageResult, len(o.Result.Stages))
+	for i, s := range o.Result.Stages {
+		if s.Err != nil {
+			s.Err = errors.New(wire.Bound(s.Err.Error(), MaxEntryError))
+		}
+		stages[i] = s
+	}
+	o.Result.Stages = stages
+	return o
 }

@@ -1,6 +1,8 @@
 package probes_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,5 +25,27 @@ func TestHistoryIsABoundedRingNewestFirst(t *testing.T) {
 				t.Fatalf("after %d: entry %d is %d, want newest first", i+1, j, o.CompletedAt.Unix())
 			}
 		}
+	}
+}
+
+// TestHistoryEntryIsBounded: an entry keeps at most MaxEntryError bytes of each stage's error,
+// whatever upstream said, and the outcome other listeners see is left as it was.
+func TestHistoryEntryIsBounded(t *testing.T) {
+	big := errors.New(strings.Repeat("m", 4<<20))
+	o := probes.Outcome{Result: probes.Result{Stages: []probes.StageResult{
+		{Name: probes.StageVolumeCreate, Status: probes.StatusPass},
+		{Name: probes.StageContainerCreate, Status: probes.StatusFail, Err: big, Reason: probes.ReasonUpstreamError},
+	}}}
+	h := probes.NewHistory(2)
+	h.Observe(o)
+	got := h.Entries()[0].Result.Stages
+	if got[0].Err != nil || got[1].Reason != probes.ReasonUpstreamError {
+		t.Fatalf("entry changed more than the error: %+v", got)
+	}
+	if n := len(got[1].Err.Error()); n > probes.MaxEntryError || !strings.Contains(got[1].Err.Error(), "[cut ") {
+		t.Fatalf("entry keeps %d bytes of the error", n)
+	}
+	if o.Result.Stages[1].Err != big {
+		t.Fatal("Observe changed the caller's outcome")
 	}
 }

@@ -24,6 +24,9 @@ const (
 	ReasonRefused Reason = "refused"
 	// ReasonConnectionLost: the connection broke before an answer (reset, closed).
 	ReasonConnectionLost Reason = "connection_lost"
+	// ReasonDNSError: the daemon's host name could not be resolved ("no such host"): usually
+	// a misconfigured URL.
+	ReasonDNSError Reason = "dns_error"
 	// ReasonUpstreamError: the daemon answered with an error status.
 	ReasonUpstreamError Reason = "upstream_error"
 	// ReasonBadAnswer: an answer deepprobe cannot accept (a redirect, an undecodable body,
@@ -47,12 +50,14 @@ const (
 
 // Reasons lists every Reason, for metrics that must exist before the first failure.
 var Reasons = []Reason{ReasonTimeout, ReasonRefused, ReasonConnectionLost, ReasonUpstreamError, ReasonBadAnswer,
-	ReasonNotFound, ReasonMaxContainers, ReasonDiskFull, ReasonExecFailed, ReasonNonzeroExit, ReasonStreamCut, ReasonCancelled}
+	ReasonNotFound, ReasonMaxContainers, ReasonDiskFull, ReasonExecFailed, ReasonNonzeroExit, ReasonStreamCut, ReasonCancelled,
+	ReasonDNSError}
 
 // Classify returns the Reason for a stage's error; nil has none.
 func Classify(err error) Reason {
 	var exit *garden.ExitError
 	var opErr *net.OpError
+	var dnsErr *net.DNSError
 	var upstream *garden.Error // the same type as *baggageclaim.Error
 	switch {
 	case err == nil:
@@ -75,6 +80,8 @@ func Classify(err error) Reason {
 		return ReasonNotFound
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ReasonRefused
+	case errors.As(err, &dnsErr):
+		return ReasonDNSError
 	case errors.As(err, &upstream) && upstream.StatusCode >= 300 && upstream.StatusCode < 400:
 		return ReasonBadAnswer
 	case errors.As(err, &upstream):

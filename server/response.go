@@ -2,8 +2,11 @@ package server
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/deepprobe/deepprobe/probes"
 )
@@ -148,37 +151,68 @@ func shallowHealth(rs []probes.StageResult, took time.Duration) Health {
 }
 
 // Text renders h as Kubernetes' ?verbose text: a line per stage, then the verdict of the check
-// called name ("healthz"). deepprobe check prints the same.
+// called name ("healthz"). deepprobe check prints the same. Every string in it is escaped
+// (Escape), so that a message from upstream cannot forge a line or drive a terminal.
 func (h Health) Text(name string) string {
 	var b strings.Builder
+	name = Escape(name)
 	for _, s := range h.Stages {
 		switch s.Status {
 		case string(probes.StatusPass):
-			fmt.Fprintf(&b, "[+]%s ok %s\n", s.Name, fmtMS(s.DurationMS))
+			fmt.Fprintf(&b, "[+]%s ok %s\n", Escape(s.Name), fmtMS(s.DurationMS))
 		case string(probes.StatusSkip):
-			fmt.Fprintf(&b, "[ ]%s skipped: %s\n", s.Name, s.Error)
+			fmt.Fprintf(&b, "[ ]%s skipped: %s\n", Escape(s.Name), Escape(s.Error))
 		default:
-			fmt.Fprintf(&b, "[-]%s failed (%s): %s\n", s.Name, s.Reason, s.Error)
+			fmt.Fprintf(&b, "[-]%s failed (%s): %s\n", Escape(s.Name), Escape(s.Reason), Escape(s.Error))
 		}
 	}
 	if h.Stale {
-		fmt.Fprintf(&b, "[-]freshness failed: %s\n", h.Error)
+		fmt.Fprintf(&b, "[-]freshness failed: %s\n", Escape(h.Error))
 	}
 	if h.InFlight != nil {
-		fmt.Fprintf(&b, "[~]%s still running after %s (a newer workload)\n", h.InFlight.Stage, fmtMS(h.InFlight.ElapsedMS))
+		fmt.Fprintf(&b, "[~]%s still running after %s (a newer workload)\n", Escape(h.InFlight.Stage), fmtMS(h.InFlight.ElapsedMS))
 	}
 	if len(h.Stages) == 0 && h.Error != "" {
-		fmt.Fprintf(&b, "[-]%s failed: %s\n", h.Check, h.Error)
+		fmt.Fprintf(&b, "[-]%s failed: %s\n", Escape(h.Check), Escape(h.Error))
 	}
 	switch {
 	case h.Status == "pass":
 		fmt.Fprintf(&b, "%s check passed\n", name)
 	case h.Status == "warn" && h.Saturated:
-		fmt.Fprintf(&b, "%s check passed with warnings: %s\n", name, h.Error)
+		fmt.Fprintf(&b, "%s check passed with warnings: %s\n", name, Escape(h.Error))
 	case h.Status == "warn":
-		fmt.Fprintf(&b, "%s check passed with warnings: %s (%d consecutive failures)\n", name, h.Error, h.ConsecutiveFailures)
+		fmt.Fprintf(&b, "%s check passed with warnings: %s (%d consecutive failures)\n", name, Escape(h.Error), h.ConsecutiveFailures)
 	default:
 		fmt.Fprintf(&b, "%s check failed\n", name)
+	}
+	return b.String()
+}
+
+// Escape returns s with every rune that is not printable written as a Go escape: newlines,
+// carriage returns, tabs, ESC and the other C0 and C1 controls, DEL, Unicode line and paragraph
+// separators, bidirectional overrides and other format characters ("\n", "\x1b", "\u2028").
+// Invalid UTF-8 becomes "\ufffd". Printable text, a backslash included, is left as it is, so
+// that an ordinary message reads the same; only what could forge a line or drive a terminal
+// changes. Every text rendering of upstream words goes through it.
+func Escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r != utf8.RuneError && unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRuneToASCII(r) // '\n', '\x1b', '\u2028'
+		b.WriteString(q[1 : len(q)-1])
 	}
 	return b.String()
 }

@@ -292,6 +292,8 @@ type Main struct {
 	shallow  *probes.Shallow
 	janitor  *gc.Janitor
 	upstream *http.Transport // the clients' connection pool, closed when Run returns
+	// heartbeatFailures counts failed heartbeat writes (a full disk, no inodes), from start-up.
+	heartbeatFailures prometheus.Counter
 }
 
 // NewMain builds everything `deepprobe serve` runs; nothing listens or runs yet.
@@ -307,7 +309,10 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	m := &Main{cfg: cfg, logger: logger, upstream: tr}
+	m := &Main{cfg: cfg, logger: logger, upstream: tr, heartbeatFailures: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deepprobe_heartbeat_write_failures_total", Help: "Failed writes of the --heartbeat-file (a full disk, no inodes, a read-only file system).",
+	})}
+	reg.MustRegister(m.heartbeatFailures)
 	m.workload, err = probes.NewWorkload(cfg.workloadConfig(g, b))
 	if err != nil {
 		return nil, flagError(err)
@@ -371,6 +376,7 @@ func (m *Main) writeHeartbeat(o probes.Outcome) {
 		return
 	}
 	if err := writeHeartbeat(m.cfg.HeartbeatFile, o.CompletedAt); err != nil {
+		m.heartbeatFailures.Inc()
 		m.logger.Error("writing heartbeat file", "path", m.cfg.HeartbeatFile, "error", err)
 	}
 }

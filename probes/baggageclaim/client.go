@@ -50,32 +50,35 @@ func ValidateRequest(req Request) error {
 	return nil
 }
 
-// ValidateVolumePath refuses a volume path that cannot be a volume's own directory and must
-// never become a container's rootfs: not absolute, the root itself, or with ".." in it.
-func ValidateVolumePath(p string) error {
+// ValidateVolumePath refuses a volume path that cannot be the directory of the volume called
+// handle, and so must never become a container's rootfs. Baggageclaim keeps every volume at
+// <volumes dir>/live/<handle>/volume (see the captures), so the path must be absolute and clean,
+// end in /live/<handle>/volume, and hold no control character: "/etc", another volume's path,
+// or a path with a newline are refused. The error names the path, quoted.
+func ValidateVolumePath(p, handle string) error {
+	suffix := "/live/" + handle + "/volume"
 	switch {
 	case !path.IsAbs(p):
 		return fmt.Errorf("volume path %q is not absolute", p)
-	case path.Clean(p) == "/":
-		return fmt.Errorf("volume path %q is the root directory", p)
-	case containsDotDot(p):
-		return fmt.Errorf("volume path %q contains \"..\"", p)
+	case strings.IndexFunc(p, isControl) >= 0:
+		return fmt.Errorf("volume path %q holds a control character", p)
+	case path.Clean(p) != p:
+		return fmt.Errorf("volume path %q is not clean (\"..\", \".\" or \"//\" in it)", p)
+	case handle == "" || strings.Contains(handle, "/") || !strings.HasSuffix(p, suffix) || len(p) == len(suffix):
+		return fmt.Errorf("volume path %q is not the volume's own directory (want .../live/%s/volume)", p, handle)
 	}
 	return nil
 }
 
-func containsDotDot(p string) bool {
-	for _, seg := range strings.Split(p, "/") {
-		if seg == ".." {
-			return true
-		}
-	}
-	return false
+// isControl reports a C0 or C1 control character, DEL, or a Unicode line or paragraph separator.
+func isControl(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r < 0xa0) || r == '\u2028' || r == '\u2029'
 }
 
 // CreateVolume creates a volume with the synchronous POST /volumes (about a millisecond for an
 // empty volume, where the asynchronous API the upstream client uses polls for 250-750 ms). A
-// volume whose path cannot be a volume (ValidateVolumePath) is an error, with the volume.
+// volume whose path cannot be this volume's directory (ValidateVolumePath) is an error, with the
+// volume. Every string of the answer is bounded (wire.Bound).
 func (c *Client) CreateVolume(ctx context.Context, req Request) (Volume, error) {
 	if err := ValidateRequest(req); err != nil {
 		return Volume{}, err
@@ -88,10 +91,11 @@ func (c *Client) CreateVolume(ctx context.Context, req Request) (Volume, error) 
 	if err := c.endpoint.Decode(RouteCreate, b, &v); err != nil {
 		return Volume{}, err
 	}
+	v = v.bounded()
 	if v.Handle != req.Handle {
 		return v, fmt.Errorf("baggageclaim %s: asked for handle %q, got %q", RouteCreate, req.Handle, v.Handle)
 	}
-	if err := ValidateVolumePath(v.Path); err != nil {
+	if err := ValidateVolumePath(v.Path, v.Handle); err != nil {
 		return v, fmt.Errorf("baggageclaim %s: volume %q: %w", RouteCreate, v.Handle, err)
 	}
 	return v, nil
@@ -104,7 +108,10 @@ func (c *Client) Volume(ctx context.Context, handle string) (Volume, error) {
 		return Volume{}, err
 	}
 	var v Volume
-	return v, c.endpoint.Decode(RouteGet, b, &v)
+	if err := c.endpoint.Decode(RouteGet, b, &v); err != nil {
+		return Volume{}, err
+	}
+	return v.bounded(), nil
 }
 
 // List returns the volumes whose properties include every given one. With no properties it
@@ -124,6 +131,9 @@ func (c *Client) List(ctx context.Context, properties map[string]string) ([]Volu
 	var vs []Volume
 	if err := c.endpoint.Decode(RouteList, b, &vs); err != nil {
 		return nil, err
+	}
+	for i := range vs {
+		vs[i] = vs[i].bounded()
 	}
 	return vs, nil
 }

@@ -1,5 +1,7 @@
 package baggageclaim
 
+import "github.com/deepprobe/deepprobe/probes/internal/wire"
+
 // Strategy says how a new volume is filled.
 type Strategy struct {
 	// Type is StrategyEmpty or StrategyImport.
@@ -41,6 +43,12 @@ type Volume struct {
 	Path       string            `json:"path"`
 	Properties map[string]string `json:"properties"`
 	Privileged bool              `json:"privileged"`
+}
+
+// bounded returns v with every string bounded, as decoded from an answer (wire.Bound).
+func (v Volume) bounded() Volume {
+	v.Handle, v.Path, v.Properties = wire.BoundName(v.Handle), wire.BoundText(v.Path), wire.BoundMap(v.Properties)
+	return v
 }
 
 // ErrorBody is the JSON body of a Baggageclaim error answer.

@@ -97,6 +97,7 @@ func (c *Client) Create(ctx context.Context, spec Spec) (string, error) {
 	if err := c.endpoint.Decode(RouteCreate, b, &resp); err != nil {
 		return "", err
 	}
+	resp.Handle = wire.BoundName(resp.Handle)
 	if resp.Handle != spec.Handle {
 		return resp.Handle, fmt.Errorf("garden %s: asked for handle %q, got %q", RouteCreate, spec.Handle, resp.Handle)
 	}
@@ -121,7 +122,10 @@ func (c *Client) Properties(ctx context.Context, handle string) (map[string]stri
 		return nil, err
 	}
 	var props map[string]string
-	return props, c.endpoint.Decode(RouteProperties, b, &props)
+	if err := c.endpoint.Decode(RouteProperties, b, &props); err != nil {
+		return nil, err
+	}
+	return wire.BoundMap(props), nil
 }
 
 // List returns the handles of the containers whose properties include every given one. With
@@ -141,6 +145,9 @@ func (c *Client) List(ctx context.Context, properties map[string]string) ([]stri
 	var resp listResponse
 	if err := c.endpoint.Decode(RouteList, b, &resp); err != nil {
 		return nil, err
+	}
+	for i, h := range resp.Handles {
+		resp.Handles[i] = wire.BoundName(h)
 	}
 	return resp.Handles, nil
 }
@@ -198,14 +205,14 @@ func (c *Client) Run(ctx context.Context, handle string, spec ProcessSpec) error
 		case err != nil && ctx.Err() != nil:
 			return fmt.Errorf("garden %s: waiting for process %q to exit: %w", RouteRun, id, ctx.Err())
 		case err != nil:
-			return fmt.Errorf("garden %s: reading process %q: %w", RouteRun, id, err)
+			return fmt.Errorf("garden %s: reading process %q: %w", RouteRun, id, wire.BoundError(err))
 		}
 		if p.ProcessID != "" {
-			id = p.ProcessID
+			id = wire.BoundName(p.ProcessID)
 		}
 		switch {
 		case p.Error != nil:
-			return fmt.Errorf("garden %s: process %q: %s: %w", RouteRun, id, *p.Error, ErrExecFailed)
+			return fmt.Errorf("garden %s: process %q: %s: %w", RouteRun, id, wire.BoundText(*p.Error), ErrExecFailed)
 		case p.ExitStatus != nil && *p.ExitStatus == 0:
 			return nil
 		case p.ExitStatus != nil:

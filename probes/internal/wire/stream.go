@@ -24,7 +24,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request, want int) (io.ReadCl
 	}
 	conn, err := e.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, err)
+		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, BoundError(err))
 	}
 	c := &streamConn{Conn: conn}
 	// ctx ends the connection: closing it ends any read or write, and by then ctx.Err() says
@@ -32,6 +32,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request, want int) (io.ReadCl
 	c.stop = context.AfterFunc(ctx, func() { _ = conn.Close() })
 	fail := func(err error) (io.ReadCloser, error) {
 		_ = c.Close()
+		err = BoundError(err)
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}

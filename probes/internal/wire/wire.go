@@ -55,7 +55,8 @@ type Error struct {
 	API, Route string
 	// StatusCode is the HTTP status of the answer.
 	StatusCode int
-	// Type (Garden only), Message and Handle come from the API's JSON error body, when it had one.
+	// Type (Garden only), Message and Handle come from the API's JSON error body, when it had
+	// one, bounded (MaxName, MaxText, MaxName) with a marker where they were cut.
 	Type, Message, Handle string
 	// Requested is the handle the request was about, if any.
 	Requested string
@@ -165,7 +166,7 @@ func (e *Endpoint) Call(ctx context.Context, req Request) ([]byte, error) {
 	}
 	resp, err := e.http.Do(hreq)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, err)
+		return nil, fmt.Errorf("%s %s: %w", e.api.Name, req.Route, BoundError(err))
 	}
 	defer resp.Body.Close()
 	r, err := readResponse(resp)
@@ -242,12 +243,13 @@ func readResponse(resp *http.Response) (Response, error) {
 		Location: resp.Header.Get("Location"), Body: b}, nil
 }
 
-// DecodeError turns a non-2xx answer to req into an *Error, whatever its body.
+// DecodeError turns a non-2xx answer to req into an *Error, whatever its body. Every string
+// taken from the answer is bounded (Bound), so that the error's size never follows upstream's.
 func (a API) DecodeError(req Request, r Response) *Error {
 	err := &Error{API: a.Name, Route: req.Route, StatusCode: r.StatusCode, Requested: req.handle(),
-		Location: r.Location, match: a.Match}
+		Location: BoundText(r.Location), match: a.Match}
 	if typ, msg, handle, ok := a.ParseError(r.Body); ok {
-		err.Type, err.Message, err.Handle = typ, msg, handle
+		err.Type, err.Message, err.Handle = BoundName(typ), BoundText(msg), BoundName(handle)
 		return err
 	}
 	err.Body = Snippet(r.Body, 256)

@@ -3,6 +3,9 @@ package wire
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -85,4 +88,42 @@ func TestEndpointRefusesBadBaseURLs(t *testing.T) {
 			t.Errorf("NewEndpoint(%q) accepted", bad)
 		}
 	}
+}
+
+// TestHugeAnswersAreBounded: a status line or a Location header of megabytes (net/http reads
+// up to 10 MiB of header) never makes a large error.
+func TestHugeAnswersAreBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	answers := []string{
+		"HTTP/1.1 2" + strings.Repeat("0", 2<<20) + " OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 307 Temporary Redirect\r\nLocation: /" + strings.Repeat("l", 2<<20) + "\r\nContent-Length: 0\r\n\r\n",
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, a := range answers {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+			_, _ = c.Write([]byte(a))
+			_ = c.Close()
+		}
+	}()
+	e, err := NewEndpoint(testAPI, "http://"+ln.Addr().String(), &http.Client{Transport: &http.Transport{DisableKeepAlives: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range answers {
+		_, err := e.Call(context.Background(), Request{Route: "get", Params: []string{"h"}})
+		if err == nil || len(err.Error()) > MaxError+200 {
+			t.Errorf("error of %d bytes: %.200v", len(fmt.Sprint(err)), err)
+		}
+	}
+	<-done
 }
