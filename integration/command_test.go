@@ -65,6 +65,13 @@ func TestCheckCommand(t *testing.T) {
 			[]string{"unhealthy: HTTP 401: missing or wrong bearer token"}},
 		{"connection refused", false, []string{"--url", "http://127.0.0.1:1/healthz", "--timeout", "2s"}, 1,
 			[]string{"unhealthy: no answer from deepprobe", "connection refused"}},
+		{"ping needs no token", false, []string{"--url", d.url + "/ping"}, 0, []string{"ping check passed", "decided by deepprobe"}},
+		{"refused, the fallback decides", false, []string{"--url", "http://127.0.0.1:1/healthz", "--timeout", "2s", "--unreachable", "fallback", "--fallback-url", d.url + "/ping"}, 0,
+			[]string{"no answer from deepprobe", "asking the fallback", "answered HTTP 200 (decided by the fallback)"}},
+		{"deepprobe's 401 is its verdict, not the fallback's", false, []string{"--url", d.url + "/healthz", "--unreachable", "fallback", "--fallback-url", d.url + "/ping"}, 1,
+			[]string{"unhealthy: HTTP 401", "(decided by deepprobe)"}},
+		{"refused, pass", false, []string{"--url", "http://127.0.0.1:1/healthz", "--unreachable", "pass"}, 0, []string{"(decided by --unreachable pass)"}},
+		{"bad --unreachable", false, []string{"--unreachable", "fallback"}, 1, []string{"--unreachable fallback needs --fallback-url"}},
 		{"bad URL", false, []string{"--url", "localhost:8889/healthz"}, 1, []string{"--url must be an http(s) URL"}},
 		{"bad flag", false, []string{"--nope"}, 1, []string{"flag provided but not defined: -nope"}},
 		{"bad timeout", false, []string{"--timeout", "0s"}, 1, []string{"--timeout must be positive"}},
@@ -85,5 +92,29 @@ func TestCheckCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInstallCommand: the binary copies itself into a directory (as an init container does),
+// executable, and refuses a directory it cannot write, naming it.
+func TestInstallCommand(t *testing.T) {
+	dir := t.TempDir()
+	out, code := runCommand(t, []string{"install", dir}, nil)
+	if code != 0 || !strings.Contains(out, "installed "+filepath.Join(dir, "deepprobe")) {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	installed := filepath.Join(dir, "deepprobe")
+	info, err := os.Stat(installed)
+	if err != nil || info.Mode().Perm() != 0o755 {
+		t.Fatalf("installed binary: %v %v", info, err)
+	}
+	if out, err := exec.Command(installed, "version").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "deepprobe ") {
+		t.Errorf("the installed copy does not run: %v %s", err, out)
+	}
+	file := filepath.Join(dir, "deepprobe") // a file, not a directory
+	for _, bad := range []string{filepath.Join(dir, "missing"), file, "/proc"} {
+		if out, code := runCommand(t, []string{"install", bad}, nil); code != 1 || !strings.Contains(out, bad) {
+			t.Errorf("install %s: exit %d, want 1 naming it\n%s", bad, code, out)
+		}
 	}
 }

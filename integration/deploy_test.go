@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"path"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +25,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/deepprobe/deepprobe/internal/cli"
+	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/server"
+	"github.com/deepprobe/deepprobe/workersim/faults"
 )
 
 var serverRoutes = []string{server.PathHealthz, server.PathReadyz, server.PathLivez, server.PathMetrics}
@@ -147,6 +154,11 @@ func TestComposeFile(t *testing.T) {
 
 // TestKubernetesManifest decodes the StatefulSet strictly and checks its probes.
 func TestKubernetesManifest(t *testing.T) {
+	checkPod(t, manifestPod(t), "concourse-worker")
+}
+
+func manifestPod(t *testing.T) corev1.PodSpec {
+	t.Helper()
 	b, err := os.ReadFile("../deploy/kubernetes/worker-statefulset.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -155,23 +167,26 @@ func TestKubernetesManifest(t *testing.T) {
 	if err := yaml.UnmarshalStrict(b, &sts); err != nil {
 		t.Fatalf("strict decoding: %v", err)
 	}
-	checkPod(t, sts.Spec.Template.Spec.Containers, "concourse-worker")
+	return sts.Spec.Template.Spec
 }
 
-// checkPod checks a pod's deepprobe sidecar and every probe aimed at it: each probe's port
-// resolves, as the kubelet resolves it, to deepprobe's --listen port, and each deep probe's
-// timings follow deepprobe's own rules.
-func checkPod(t *testing.T, containers []corev1.Container, workerName string) {
+// Facts of the worker container deepprobe's probes rely on (the Concourse chart's defaults).
+const (
+	// workerHealthPort is the worker's own health endpoint (worker-hc), the fallback.
+	workerHealthPort = 8888
+	// chartProbeTimeout is the timeoutSeconds of the chart's own worker probe (GET :8888/):
+	// the fallback gets at least as long, so a worker is never judged worse than the chart
+	// judges it.
+	chartProbeTimeout = 3 * time.Second
+)
+
+// checkPod checks a pod's deepprobe sidecar and every probe: the sidecar's own liveness is
+// /ping on its --listen port; each worker probe is the guarded exec check, run from a binary an
+// init container installed into a volume both share, asking deepprobe's --listen port and
+// falling back to the worker's own health port, with timings that follow deepprobe's rules.
+func checkPod(t *testing.T, spec corev1.PodSpec, workerName string) {
 	t.Helper()
-	var sidecar, worker *corev1.Container
-	for i, c := range containers {
-		switch c.Name {
-		case "deepprobe":
-			sidecar = &containers[i]
-		case workerName:
-			worker = &containers[i]
-		}
-	}
+	sidecar, worker := container(spec.Containers, "deepprobe"), container(spec.Containers, workerName)
 	if sidecar == nil || worker == nil {
 		t.Fatalf("want containers deepprobe and %s", workerName)
 	}
@@ -183,41 +198,176 @@ func checkPod(t *testing.T, containers []corev1.Container, workerName string) {
 		t.Fatalf("sidecar args %v: %v", sidecar.Args, err)
 	}
 	port := listenPort(t, cfg.Listen)
-	t.Run("sidecar hardening", func(t *testing.T) {
-		sc := sidecar.SecurityContext
-		if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
-			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil ||
-			!slices.Contains(sc.Capabilities.Drop, "ALL") || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-			t.Errorf("security context %+v", sc)
+	t.Run("sidecar hardening", func(t *testing.T) { checkHardened(t, sidecar) })
+	t.Run("sidecar liveness", func(t *testing.T) {
+		p := sidecar.LivenessProbe
+		if p == nil || p.HTTPGet == nil {
+			t.Fatal("want an httpGet probe")
 		}
-		if sidecar.Resources.Requests.Memory().IsZero() || sidecar.Resources.Limits.Memory().IsZero() {
-			t.Errorf("resources %+v", sidecar.Resources)
+		if got, err := kubeletProbePort(sidecar, p.HTTPGet.Port); err != nil || got != port {
+			t.Errorf("probe port %q resolves to %d (%v) in container %s; deepprobe listens on %d", p.HTTPGet.Port.String(), got, err, sidecar.Name, port)
+		}
+		if p.HTTPGet.Path != server.PathPing {
+			t.Errorf("path %q: the sidecar's own liveness must be %s, which calls nothing upstream (a deep route would restart deepprobe for the worker's faults)", p.HTTPGet.Path, server.PathPing)
+		}
+		if len(p.HTTPGet.HTTPHeaders) > 0 {
+			t.Errorf("%s needs no token; the probe sends headers %v", server.PathPing, p.HTTPGet.HTTPHeaders)
 		}
 	})
-	probes := map[string]struct {
-		owner *corev1.Container
-		probe *corev1.Probe
-	}{
-		"worker liveness": {worker, worker.LivenessProbe}, "worker startup": {worker, worker.StartupProbe},
-		"sidecar liveness": {sidecar, sidecar.LivenessProbe},
+	probes := map[string]*corev1.Probe{"worker liveness": worker.LivenessProbe, "worker startup": worker.StartupProbe}
+	if worker.LivenessProbe == nil {
+		t.Fatal("the worker has no liveness probe")
 	}
-	for name, pr := range probes {
-		t.Run(name, func(t *testing.T) {
-			p := pr.probe
-			if p == nil || p.HTTPGet == nil {
-				t.Fatal("want an httpGet probe")
+	for name, p := range probes {
+		if p == nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) { checkGuardedProbe(t, spec, worker, sidecar, cfg, p) })
+	}
+}
+
+func container(cs []corev1.Container, name string) *corev1.Container {
+	for i := range cs {
+		if cs[i].Name == name {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+func checkHardened(t *testing.T, c *corev1.Container) {
+	t.Helper()
+	sc := c.SecurityContext
+	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil ||
+		!slices.Contains(sc.Capabilities.Drop, "ALL") || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: security context %+v", c.Name, sc)
+	}
+	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("%s: resources %+v", c.Name, c.Resources)
+	}
+}
+
+// volumeAt returns the volume mounted at dir in c (nil if none).
+func volumeAt(spec corev1.PodSpec, c *corev1.Container, dir string) *corev1.Volume {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == dir {
+			for i := range spec.Volumes {
+				if spec.Volumes[i].Name == m.Name {
+					return &spec.Volumes[i]
+				}
 			}
-			if got, err := kubeletProbePort(pr.owner, p.HTTPGet.Port); err != nil || got != port {
-				t.Errorf("probe port %q resolves to %d (%v) in container %s; deepprobe listens on %d", p.HTTPGet.Port.String(), got, err, pr.owner.Name, port)
-			}
-			u, err := url.Parse(p.HTTPGet.Path)
-			if err != nil || !slices.Contains(serverRoutes, u.Path) {
-				t.Fatalf("path %q is not one of deepprobe's routes %v", p.HTTPGet.Path, serverRoutes)
-			}
-			if u.Path == server.PathHealthz {
-				checkDeepProbeTimings(t, cfg, p, u)
-			}
-		})
+		}
+	}
+	return nil
+}
+
+// mountOf returns where c mounts the volume called name ("" if it does not).
+func mountOf(c *corev1.Container, name string) string {
+	for _, m := range c.VolumeMounts {
+		if m.Name == name {
+			return m.MountPath
+		}
+	}
+	return ""
+}
+
+// checkGuardedProbe checks one worker probe: an exec of `deepprobe check --unreachable
+// fallback`, never an httpGet aimed at deepprobe (which restarts the worker whenever deepprobe
+// is down).
+func checkGuardedProbe(t *testing.T, spec corev1.PodSpec, worker, sidecar *corev1.Container, serve cli.ServeConfig, p *corev1.Probe) {
+	t.Helper()
+	if p.Exec == nil || p.HTTPGet != nil || p.TCPSocket != nil || p.GRPC != nil {
+		t.Fatalf("want an exec probe (deepprobe check --unreachable fallback), got %+v", p.ProbeHandler)
+	}
+	cmd := p.Exec.Command
+	if len(cmd) < 2 || cmd[1] != "check" {
+		t.Fatalf("command %v does not run deepprobe check", cmd)
+	}
+	// The binary: installed by an init container, from the sidecar's image, into an emptyDir
+	// the worker mounts where the command runs it from.
+	dir, name := path.Split(cmd[0])
+	dir = strings.TrimSuffix(dir, "/")
+	vol := volumeAt(spec, worker, dir)
+	if name != cli.InstallName || vol == nil || vol.EmptyDir == nil {
+		t.Fatalf("%s is not %s in an emptyDir mounted in the worker container", cmd[0], cli.InstallName)
+	}
+	installed := false
+	for i, ic := range spec.InitContainers {
+		at := mountOf(&spec.InitContainers[i], vol.Name)
+		if at == "" {
+			continue
+		}
+		if !slices.Equal(ic.Args, []string{"install", at}) || len(ic.Command) > 0 || ic.Image != sidecar.Image {
+			t.Errorf("init container %s (image %s, command %v, args %v) must run the sidecar's image %s with args [install %s]", ic.Name, ic.Image, ic.Command, ic.Args, sidecar.Image, at)
+		}
+		checkHardened(t, &spec.InitContainers[i])
+		installed = true
+	}
+	if !installed {
+		t.Fatalf("no init container installs deepprobe into volume %s", vol.Name)
+	}
+	check, err := cli.ParseCheck(cmd[2:], func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("command %v: %v", cmd, err)
+	}
+	// Where it asks: deepprobe's port on the pod's loopback; else the worker's own endpoint.
+	port := listenPort(t, serve.Listen)
+	u, _ := url.Parse(check.URL)
+	if !loopback(u) || u.Port() != strconv.Itoa(int(port)) || u.Path != server.PathHealthz {
+		t.Errorf("--url %s: want %s on the pod's loopback, port %d (deepprobe's --listen)", check.URL, server.PathHealthz, port)
+	}
+	if check.Unreachable != cli.UnreachableFallback {
+		t.Errorf("--unreachable %s: deepprobe's absence would decide the worker's fate", check.Unreachable)
+	}
+	fb, _ := url.Parse(check.FallbackURL)
+	hc, err := kubeletProbePort(worker, intstr.FromString("worker-hc"))
+	if !loopback(fb) || err != nil || hc != workerHealthPort || fb.Port() != strconv.Itoa(workerHealthPort) {
+		t.Errorf("--fallback-url %s: want the worker's own health endpoint, port worker-hc (%d, %v)", check.FallbackURL, hc, err)
+	}
+	// Timings.
+	timeoutSeconds := time.Duration(p.TimeoutSeconds) * time.Second
+	if p.TimeoutSeconds == 0 {
+		timeoutSeconds = time.Second // Kubernetes' default
+	}
+	if timeoutSeconds <= check.MaxDuration() {
+		t.Errorf("timeoutSeconds %s must exceed the check's longest run %s (--timeout + --fallback-timeout): the kubelet would kill it before its verdict", timeoutSeconds, check.MaxDuration())
+	}
+	if check.FallbackTimeout < chartProbeTimeout {
+		t.Errorf("--fallback-timeout %s is shorter than the chart's own probe (%s): the fallback would judge the worker worse than Concourse does", check.FallbackTimeout, chartProbeTimeout)
+	}
+	checkPeriod(t, serve, time.Duration(p.PeriodSeconds)*time.Second, check.Wait())
+	// Auth: the sidecar's token file, from the same volume, at the same place.
+	if serve.AuthTokenFile != "" {
+		if check.AuthTokenFile == "" {
+			t.Fatal("auth is on but the check sends no token (--auth-token-file)")
+		}
+		want := volumeAt(spec, sidecar, path.Dir(serve.AuthTokenFile))
+		got := volumeAt(spec, worker, path.Dir(check.AuthTokenFile))
+		if want == nil || got == nil || want.Name != got.Name || path.Base(serve.AuthTokenFile) != path.Base(check.AuthTokenFile) {
+			t.Errorf("--auth-token-file %s in the worker is not the sidecar's %s", check.AuthTokenFile, serve.AuthTokenFile)
+		}
+	}
+}
+
+func loopback(u *url.URL) bool {
+	h := u.Hostname()
+	return h == "127.0.0.1" || h == "localhost" || h == "::1"
+}
+
+// checkPeriod checks a deep probe's period against deepprobe's timing rules: each probe starts
+// a fresh workload (period at least --min-interval), and a probe whose deadline comes
+// mid-workload finds the previous result still fresh (period + its wait within --freshness).
+func checkPeriod(t *testing.T, cfg cli.ServeConfig, period, wait time.Duration) {
+	t.Helper()
+	if period == 0 {
+		period = 10 * time.Second // Kubernetes' default
+	}
+	if period < cfg.MinInterval {
+		t.Errorf("periodSeconds %s below --min-interval %s", period, cfg.MinInterval)
+	}
+	if period+wait > cfg.Freshness {
+		t.Errorf("periodSeconds %s + the wait %s exceed --freshness %s: a slow worker could be called dead", period, wait, cfg.Freshness)
 	}
 }
 
@@ -236,38 +386,6 @@ func kubeletProbePort(c *corev1.Container, port intstr.IntOrString) (uint32, err
 	return 0, fmt.Errorf("port name %q is not declared on container %s", port.StrVal, c.Name)
 }
 
-// checkDeepProbeTimings checks a deep probe against deepprobe's timing rules: the kubelet
-// always gets deepprobe's answer (?timeout below timeoutSeconds), each probe starts a fresh
-// workload (period at least --min-interval), and a probe whose deadline comes mid-workload finds
-// the previous result still fresh (period + ?timeout within --freshness).
-func checkDeepProbeTimings(t *testing.T, cfg cli.ServeConfig, p *corev1.Probe, u *url.URL) {
-	t.Helper()
-	q, err := time.ParseDuration(u.Query().Get("timeout"))
-	if err != nil {
-		t.Fatalf("deep probe %q without ?timeout: %v", p.HTTPGet.Path, err)
-	}
-	timeoutSeconds := time.Duration(p.TimeoutSeconds) * time.Second
-	if p.TimeoutSeconds == 0 {
-		timeoutSeconds = time.Second // Kubernetes' default
-	}
-	if timeoutSeconds <= q {
-		t.Errorf("timeoutSeconds %s must exceed ?timeout=%s", timeoutSeconds, q)
-	}
-	period := time.Duration(p.PeriodSeconds) * time.Second
-	if p.PeriodSeconds == 0 {
-		period = 10 * time.Second
-	}
-	if period < cfg.MinInterval {
-		t.Errorf("periodSeconds %s below --min-interval %s", period, cfg.MinInterval)
-	}
-	if period+q > cfg.Freshness {
-		t.Errorf("periodSeconds %s + ?timeout %s exceed --freshness %s: a slow worker could be called dead", period, q, cfg.Freshness)
-	}
-	if cfg.AuthTokenFile != "" && len(p.HTTPGet.HTTPHeaders) == 0 {
-		t.Errorf("auth is on but the probe sends no Authorization header")
-	}
-}
-
 // TestKubeletPortResolution: the rule the manifest once broke, a port name declared only on the
 // sidecar, used by a probe on the worker.
 func TestKubeletPortResolution(t *testing.T) {
@@ -283,28 +401,155 @@ func TestKubeletPortResolution(t *testing.T) {
 	}
 }
 
-// TestHelmValues decodes deploy/helm/values-deepprobe.yaml as the official chart consumes it
-// (worker.sidecarContainers, worker.livenessProbe) and checks it like the manifest: the
-// chart's worker container keeps its own ports (worker-hc), so a probe must use a number.
-func TestHelmValues(t *testing.T) {
+// helmWorker is the part of the chart's values deploy/helm/values-deepprobe.yaml may set.
+type helmWorker struct {
+	SidecarContainers      []corev1.Container   `json:"sidecarContainers"`
+	ExtraInitContainers    []corev1.Container   `json:"extraInitContainers"`
+	LivenessProbe          *corev1.Probe        `json:"livenessProbe"`
+	ReadinessProbe         *corev1.Probe        `json:"readinessProbe"`
+	AdditionalVolumes      []corev1.Volume      `json:"additionalVolumes"`
+	AdditionalVolumeMounts []corev1.VolumeMount `json:"additionalVolumeMounts"`
+}
+
+// helmPod renders deploy/helm/values-deepprobe.yaml as the official chart's
+// templates/worker-statefulset.yaml does: the extra init containers, the sidecars before the
+// worker container, which has the chart's port (worker-hc) and mounts plus the additional
+// mounts and the liveness probe, and the additional volumes beside the chart's.
+func helmPod(t *testing.T) corev1.PodSpec {
+	t.Helper()
 	b, err := os.ReadFile("../deploy/helm/values-deepprobe.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var values struct {
-		Worker struct {
-			SidecarContainers []corev1.Container `json:"sidecarContainers"`
-			LivenessProbe     *corev1.Probe      `json:"livenessProbe"`
-			ReadinessProbe    *corev1.Probe      `json:"readinessProbe"`
-			AdditionalVolumes []corev1.Volume    `json:"additionalVolumes"`
-		} `json:"worker"`
+		Worker    helmWorker     `json:"worker"`
 		Concourse map[string]any `json:"concourse"`
 	}
 	if err := yaml.UnmarshalStrict(b, &values); err != nil {
 		t.Fatalf("strict decoding: %v", err)
 	}
-	// The chart renders its worker container with the healthcheck port only.
-	worker := corev1.Container{Name: "concourse-worker", Ports: []corev1.ContainerPort{{Name: "worker-hc", ContainerPort: 8888}},
-		LivenessProbe: values.Worker.LivenessProbe, StartupProbe: values.Worker.LivenessProbe}
-	checkPod(t, append([]corev1.Container{worker}, values.Worker.SidecarContainers...), "concourse-worker")
+	w := values.Worker
+	worker := corev1.Container{
+		Name: "concourse-worker", Ports: []corev1.ContainerPort{{Name: "worker-hc", ContainerPort: workerHealthPort}},
+		LivenessProbe: w.LivenessProbe, ReadinessProbe: w.ReadinessProbe,
+		VolumeMounts: append([]corev1.VolumeMount{{Name: "concourse-keys", MountPath: "/concourse-keys"}, {Name: "concourse-work-dir", MountPath: "/concourse-work-dir"}}, w.AdditionalVolumeMounts...),
+	}
+	return corev1.PodSpec{
+		InitContainers: append(w.ExtraInitContainers, corev1.Container{Name: "concourse-worker-init-rm"}),
+		Containers:     append(w.SidecarContainers, worker),
+		Volumes:        append(w.AdditionalVolumes, corev1.Volume{Name: "concourse-keys"}, corev1.Volume{Name: "concourse-work-dir"}),
+	}
+}
+
+// TestHelmValues checks deploy/helm/values-deepprobe.yaml like the manifest, as the chart
+// renders it, and that every value it sets is one the real chart (20.x) has: the chart ignores
+// a misspelt name without a word.
+func TestHelmValues(t *testing.T) {
+	checkPod(t, helmPod(t), "concourse-worker")
+
+	chart, err := os.ReadFile("testdata/concourse-chart-worker-values.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, line := range strings.Split(string(chart), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			known[line] = true
+		}
+	}
+	b, _ := os.ReadFile("../deploy/helm/values-deepprobe.yaml")
+	var raw struct {
+		Worker map[string]any `json:"worker"`
+	}
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for name := range raw.Worker {
+		if !known[name] {
+			t.Errorf("worker.%s is not a value of the Concourse chart 20.x", name)
+		}
+	}
+	for _, field := range reflect.VisibleFields(reflect.TypeOf(helmWorker{})) {
+		if name, _, _ := strings.Cut(field.Tag.Get("json"), ","); !known[name] {
+			t.Errorf("the test decodes worker.%s, which the chart does not have", name)
+		}
+	}
+}
+
+// rewriteFlags returns args with the value of each --name in set replaced (both --name=value
+// and --name value forms), and any flag of set the args lack appended.
+func rewriteFlags(args []string, set map[string]string) []string {
+	out := make([]string, 0, len(args)+2*len(set))
+	done := map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		v, ok := set[name]
+		if !ok || !strings.HasPrefix(args[i], "-") {
+			out = append(out, args[i])
+			continue
+		}
+		if !hasValue {
+			i++ // skip the value
+		}
+		out = append(out, "--"+name+"="+v)
+		done[name] = true
+	}
+	for name, v := range set {
+		if !done[name] {
+			out = append(out, "--"+name+"="+v)
+		}
+	}
+	return out
+}
+
+// TestShippedLivenessGuard runs each worker liveness command as shipped (the manifest's, the
+// Helm values'), with the built binary and the test's addresses: with deepprobe not running,
+// the fallback's status decides (exit 0 on 200, 1 on 503); with deepprobe answering 503, that
+// is the verdict whatever the fallback says.
+func TestShippedLivenessGuard(t *testing.T) {
+	fallback := func(status int) string {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) }))
+		t.Cleanup(ts.Close)
+		return ts.URL + "/"
+	}
+	healthy, sick := fallback(http.StatusOK), fallback(http.StatusServiceUnavailable)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String() + "/healthz" // nothing listens there once closed
+	ln.Close()
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("s3cret-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var failing string // a running deepprobe whose worker fails (simulated: a fault is injected)
+	if w := startWorker(t); w.adminURL != "" {
+		w.fault(t, "garden", garden.RouteCreate, faults.Fault{Status: 500})
+		failing = startDeepprobe(t, w).url + "/healthz"
+	}
+	for name, spec := range map[string]corev1.PodSpec{"manifest": manifestPod(t), "helm": helmPod(t)} {
+		cmd := container(spec.Containers, "concourse-worker").LivenessProbe.Exec.Command
+		run := func(t *testing.T, deepprobeURL, fallbackURL string) (string, int) {
+			set := map[string]string{"url": deepprobeURL, "fallback-url": fallbackURL}
+			if slices.ContainsFunc(cmd, func(a string) bool { return strings.HasPrefix(a, "--auth-token-file") }) {
+				set["auth-token-file"] = token
+			}
+			return runCommand(t, rewriteFlags(cmd[1:], set), nil)
+		}
+		t.Run(name, func(t *testing.T) {
+			if out, code := run(t, down, healthy); code != 0 || !strings.Contains(out, "decided by the fallback") {
+				t.Errorf("deepprobe down, fallback 200: exit %d, want 0\n%s", code, out)
+			}
+			if out, code := run(t, down, sick); code != 1 || !strings.Contains(out, "decided by the fallback") {
+				t.Errorf("deepprobe down, fallback 503: exit %d, want 1\n%s", code, out)
+			}
+			if failing == "" {
+				t.Skip("deepprobe's own 503 needs an injected fault: skipped against real servers")
+			}
+			if out, code := run(t, failing, healthy); code != 1 || !strings.Contains(out, "HTTP 503") || !strings.Contains(out, "decided by deepprobe") {
+				t.Errorf("deepprobe 503, fallback 200: exit %d, want 1 (deepprobe's verdict)\n%s", code, out)
+			}
+		})
+	}
 }

@@ -89,6 +89,9 @@ type Config struct {
 	// Latest, when set, gives the status page the verdict as /healthz would read it now
 	// (Prober.Latest); otherwise it shows the newest entry of History.
 	Latest func() (probes.Outcome, bool)
+	// Alive, when set, says whether deepprobe's background parts run, for /ping (nil: alive
+	// while the server serves). It must be quick and must not call the worker.
+	Alive func() error
 }
 
 // Server serves deepprobe's endpoints.
@@ -145,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 	e.Match(both, PathHealthz, s.healthz, deep...)
 	e.Match(both, PathReadyz, s.healthz, deep...)
 	e.Match(both, PathLivez, s.livez, shallow...)
+	e.Match(both, PathPing, s.ping) // never behind the token: see ping
 	e.GET(PathMetrics, echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})), shallow...)
 	e.Match(both, PathStatus, s.status, deep...)
 	e.GET(PathHistory, s.history, deep...)
@@ -474,7 +478,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	return m, nil
 }
 
-var knownRoutes = []string{PathHealthz, PathReadyz, PathLivez, PathMetrics, PathStatus, PathHistory}
+var knownRoutes = []string{PathHealthz, PathReadyz, PathLivez, PathMetrics, PathStatus, PathHistory, PathPing}
 
 // knownMethods are the method label's values; any other method is counted as "other", so that
 // made-up methods cannot grow the metrics without bound.

@@ -60,6 +60,8 @@ func Run(ctx context.Context, env Env) int {
 		return runCheck(ctx, env, env.Args[1:])
 	case "janitor":
 		return runJanitor(ctx, env, env.Args[1:])
+	case "install":
+		return runInstall(ctx, env, env.Args[1:])
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "deepprobe %s (commit %s, %s, %s/%s)\n", Version, Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK
@@ -85,6 +87,7 @@ subcommands:
   serve     run the HTTP service (/healthz, /readyz, /livez, /metrics) and the janitor
   check     ask a running deepprobe whether the worker is healthy (exit 0) or not (exit 1)
   janitor   sweep health-check leftovers from the command line
+  install   copy this executable into a directory (for an init container)
   version   print the version
 
 Run 'deepprobe <subcommand> --help' for its flags.

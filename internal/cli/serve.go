@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -294,6 +295,8 @@ type Main struct {
 	upstream *http.Transport // the clients' connection pool, closed when Run returns
 	// heartbeatFailures counts failed heartbeat writes (a full disk, no inodes), from start-up.
 	heartbeatFailures prometheus.Counter
+	// proberLoop is true while the prober's Run goroutine runs (see alive, for /ping).
+	proberLoop atomic.Bool
 }
 
 // NewMain builds everything `deepprobe serve` runs; nothing listens or runs yet.
@@ -350,6 +353,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
 		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, MaxConnections: cfg.MaxConnections,
 		Instance: cfg.Instance, History: history, Janitor: janitor, Settings: cfg.settings(), Latest: m.prober.Latest,
+		Alive: m.alive,
 	})
 	if err != nil {
 		return nil, err
@@ -432,6 +436,7 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Add(2)
+	m.proberLoop.Store(true)
 	go func() {
 		defer wg.Done()
 		if err := m.server.Serve(); err != nil {
@@ -441,6 +446,7 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 	}()
 	go func() {
 		defer wg.Done()
+		defer m.proberLoop.Store(false)
 		_ = m.prober.Run(runCtx)
 	}()
 	if m.janitor != nil {
