@@ -45,20 +45,9 @@ func listenPort(t *testing.T, listen string) uint32 {
 	return uint32(p)
 }
 
-// checkTimeout returns the --timeout of a `deepprobe check` command line.
-func checkTimeout(t *testing.T, args []string) time.Duration {
+// composeProject loads docker-compose.yml, both profiles, with the Compose spec's own loader.
+func composeProject(t *testing.T) *types.Project {
 	t.Helper()
-	var cfg cli.CheckConfig
-	fs := cli.CheckFlags(&cfg)
-	if err := fs.Parse(args); err != nil {
-		t.Fatalf("check %v: %v", args, err)
-	}
-	return cfg.Timeout
-}
-
-// TestComposeFile loads docker-compose.yml with the Compose spec's own loader, both profiles,
-// and checks it against deepprobe's flag parser and routes.
-func TestComposeFile(t *testing.T) {
 	opts, err := composecli.NewProjectOptions([]string{"../docker-compose.yml"},
 		composecli.WithName("deepprobe"), composecli.WithProfiles([]string{"concourse"}), composecli.WithEnv([]string{}))
 	if err != nil {
@@ -68,50 +57,125 @@ func TestComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"deepprobe", "deepprobe-sidecar"} {
-		t.Run(name, func(t *testing.T) {
-			svc, ok := project.Services[name]
-			if !ok {
-				t.Fatalf("no service %s", name)
-			}
-			if len(svc.Command) == 0 || svc.Command[0] != "serve" {
-				t.Fatalf("command %v does not run serve", svc.Command)
-			}
-			cfg, err := cli.ParseServe(svc.Command[1:], func(string) string { return "" })
-			if err != nil {
-				t.Fatalf("command %v: %v", svc.Command, err)
-			}
-			port := listenPort(t, cfg.Listen)
-			ports := svc.Ports
-			if strings.HasPrefix(svc.NetworkMode, "service:") {
-				ports = project.Services[strings.TrimPrefix(svc.NetworkMode, "service:")].Ports
-			}
-			if !slices.ContainsFunc(ports, func(p types.ServicePortConfig) bool { return p.Target == port }) {
-				t.Errorf("port %d is not published (ports %+v)", port, ports)
-			}
-			hc := svc.HealthCheck
-			if hc == nil || len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != "/deepprobe" || hc.Test[2] != "check" {
-				t.Fatalf("healthcheck %+v does not exec deepprobe check", hc)
-			}
-			checkT := checkTimeout(t, hc.Test[3:])
-			timeout, interval := time.Duration(*hc.Timeout), time.Duration(*hc.Interval)
-			if timeout <= checkT {
-				t.Errorf("healthcheck timeout %s must exceed check --timeout %s", timeout, checkT)
-			}
-			if checkT*9/10 <= cfg.ProbeTimeout {
-				t.Errorf("check asks for an answer within %s, not above --probe-timeout %s", checkT*9/10, cfg.ProbeTimeout)
-			}
-			if interval < cfg.MinInterval {
-				t.Errorf("healthcheck interval %s below --min-interval %s: checks would read the cache", interval, cfg.MinInterval)
-			}
-			if interval+checkT*9/10 > cfg.Freshness {
-				t.Errorf("healthcheck interval %s + the check's wait %s exceed --freshness %s: a slow worker could be called dead", interval, checkT*9/10, cfg.Freshness)
-			}
-			if hc.Retries == nil || *hc.Retries < 2 {
-				t.Errorf("retries %v: one bad moment would mark the worker unhealthy", hc.Retries)
-			}
-		})
+	return project
+}
+
+// TestComposeFile loads docker-compose.yml with the Compose spec's own loader, both profiles,
+// and checks it against deepprobe's flag parser and routes.
+func TestComposeFile(t *testing.T) {
+	project := composeProject(t)
+	serveOf := func(t *testing.T, name string) cli.ServeConfig {
+		t.Helper()
+		svc, ok := project.Services[name]
+		if !ok {
+			t.Fatalf("no service %s", name)
+		}
+		if len(svc.Command) == 0 || svc.Command[0] != "serve" {
+			t.Fatalf("command %v does not run serve", svc.Command)
+		}
+		cfg, err := cli.ParseServe(svc.Command[1:], func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("command %v: %v", svc.Command, err)
+		}
+		port := listenPort(t, cfg.Listen)
+		ports := svc.Ports
+		if strings.HasPrefix(svc.NetworkMode, "service:") {
+			ports = project.Services[strings.TrimPrefix(svc.NetworkMode, "service:")].Ports
+		}
+		if !slices.ContainsFunc(ports, func(p types.ServicePortConfig) bool { return p.Target == port }) {
+			t.Errorf("port %d is not published (ports %+v)", port, ports)
+		}
+		return cfg
 	}
+	// deepCheck checks a healthcheck that runs `deepprobe check` on a worker against deepprobe's
+	// timing rules, and returns the check's configuration.
+	deepCheck := func(t *testing.T, hc *types.HealthCheckConfig, binary string, cfg cli.ServeConfig) cli.CheckConfig {
+		t.Helper()
+		if hc == nil || len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != binary || hc.Test[2] != "check" {
+			t.Fatalf("healthcheck %+v does not exec %s check", hc, binary)
+		}
+		check, err := cli.ParseCheck(hc.Test[3:], func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("healthcheck %v: %v", hc.Test, err)
+		}
+		timeout, interval := time.Duration(*hc.Timeout), time.Duration(*hc.Interval)
+		if timeout <= check.MaxDuration() {
+			t.Errorf("healthcheck timeout %s must exceed the check's longest run %s", timeout, check.MaxDuration())
+		}
+		if check.Wait() <= cfg.ProbeTimeout {
+			t.Errorf("check asks for an answer within %s, not above --probe-timeout %s", check.Wait(), cfg.ProbeTimeout)
+		}
+		if interval < cfg.MinInterval {
+			t.Errorf("healthcheck interval %s below --min-interval %s: checks would read the cache", interval, cfg.MinInterval)
+		}
+		if interval+check.Wait() > cfg.Freshness {
+			t.Errorf("healthcheck interval %s + the check's wait %s exceed --freshness %s: a slow worker could be called dead", interval, check.Wait(), cfg.Freshness)
+		}
+		if hc.Retries == nil || *hc.Retries < 2 {
+			t.Errorf("retries %v: one bad moment would mark the worker unhealthy", hc.Retries)
+		}
+		return check
+	}
+	t.Run("deepprobe", func(t *testing.T) {
+		cfg := serveOf(t, "deepprobe")
+		deepCheck(t, project.Services["deepprobe"].HealthCheck, "/deepprobe", cfg)
+	})
+	t.Run("deepprobe-sidecar", func(t *testing.T) {
+		cfg := serveOf(t, "deepprobe-sidecar")
+		hc := project.Services["deepprobe-sidecar"].HealthCheck
+		if hc == nil || len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != "/deepprobe" || hc.Test[2] != "check" {
+			t.Fatalf("healthcheck %+v does not exec deepprobe check", hc)
+		}
+		check, err := cli.ParseCheck(hc.Test[3:], func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Its own liveness: /ping, which calls nothing upstream.
+		if u, _ := url.Parse(check.URL); u.Path != server.PathPing || u.Port() != strconv.Itoa(int(listenPort(t, cfg.Listen))) {
+			t.Errorf("the sidecar's healthcheck asks %s; want %s on its --listen port", check.URL, server.PathPing)
+		}
+		if time.Duration(*hc.Timeout) <= check.MaxDuration() {
+			t.Errorf("healthcheck timeout %s must exceed the check's %s", time.Duration(*hc.Timeout), check.MaxDuration())
+		}
+	})
+	t.Run("worker guard", func(t *testing.T) {
+		cfg := serveOf(t, "deepprobe-sidecar")
+		worker, installer := project.Services["worker"], project.Services["deepprobe-install"]
+		hc := worker.HealthCheck
+		if hc == nil || len(hc.Test) < 2 {
+			t.Fatalf("the worker has no exec healthcheck: %+v", hc)
+		}
+		dir, name := path.Split(hc.Test[1])
+		check := deepCheck(t, hc, hc.Test[1], cfg)
+		if u, _ := url.Parse(check.URL); u.Path != server.PathHealthz || !loopback(u) || u.Port() != strconv.Itoa(int(listenPort(t, cfg.Listen))) {
+			t.Errorf("--url %s: want the sidecar's %s on the shared loopback", check.URL, server.PathHealthz)
+		}
+		if u, _ := url.Parse(check.FallbackURL); check.Unreachable != cli.UnreachableFallback || !loopback(u) || u.Port() != strconv.Itoa(workerHealthPort) {
+			t.Errorf("--unreachable %s --fallback-url %q: want fallback to the worker's own health endpoint", check.Unreachable, check.FallbackURL)
+		}
+		if check.FallbackTimeout < chartProbeTimeout {
+			t.Errorf("--fallback-timeout %s below the chart's own probe timeout %s", check.FallbackTimeout, chartProbeTimeout)
+		}
+		// The binary: installed by deepprobe-install into a volume the worker mounts there.
+		if name != cli.InstallName || len(installer.Command) != 2 || installer.Command[0] != "install" {
+			t.Fatalf("the healthcheck runs %s; deepprobe-install runs %v", hc.Test[1], installer.Command)
+		}
+		mountOf := func(svc types.ServiceConfig, target string) string {
+			for _, v := range svc.Volumes {
+				if v.Type == types.VolumeTypeVolume && v.Target == target {
+					return v.Source
+				}
+			}
+			return ""
+		}
+		vol := mountOf(worker, strings.TrimSuffix(dir, "/"))
+		if vol == "" || vol != mountOf(installer, installer.Command[1]) {
+			t.Errorf("the worker mounts %q at %s; deepprobe-install writes volume %q at %s", vol, dir, mountOf(installer, installer.Command[1]), installer.Command[1])
+		}
+		if got := worker.DependsOn["deepprobe-install"].Condition; got != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("the worker depends on deepprobe-install with %q: its healthcheck could run before the binary is there", got)
+		}
+	})
 	if _, ok := project.Services["workersim"]; !ok {
 		t.Error("the default services lack workersim")
 	}
@@ -503,7 +567,7 @@ func rewriteFlags(args []string, set map[string]string) []string {
 }
 
 // TestShippedLivenessGuard runs each worker liveness command as shipped (the manifest's, the
-// Helm values'), with the built binary and the test's addresses: with deepprobe not running,
+// Helm values', the systemd check unit's, the compose worker's healthcheck), with the built binary and the test's addresses: with deepprobe not running,
 // the fallback's status decides (exit 0 on 200, 1 on 503); with deepprobe answering 503, that
 // is the verdict whatever the fallback says.
 func TestShippedLivenessGuard(t *testing.T) {
@@ -528,8 +592,13 @@ func TestShippedLivenessGuard(t *testing.T) {
 		w.fault(t, "garden", garden.RouteCreate, faults.Fault{Status: 500})
 		failing = startDeepprobe(t, w).url + "/healthz"
 	}
-	for name, spec := range map[string]corev1.PodSpec{"manifest": manifestPod(t), "helm": helmPod(t)} {
-		cmd := container(spec.Containers, "concourse-worker").LivenessProbe.Exec.Command
+	commands := map[string][]string{
+		"manifest": container(manifestPod(t).Containers, "concourse-worker").LivenessProbe.Exec.Command,
+		"helm":     container(helmPod(t).Containers, "concourse-worker").LivenessProbe.Exec.Command,
+		"systemd":  execStart(t, "deepprobe-check.service"),
+		"compose":  composeProject(t).Services["worker"].HealthCheck.Test[1:],
+	}
+	for name, cmd := range commands {
 		run := func(t *testing.T, deepprobeURL, fallbackURL string) (string, int) {
 			set := map[string]string{"url": deepprobeURL, "fallback-url": fallbackURL}
 			if slices.ContainsFunc(cmd, func(a string) bool { return strings.HasPrefix(a, "--auth-token-file") }) {

@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,12 +41,35 @@ func TestSystemdUnits(t *testing.T) {
 			t.Errorf("TimeoutStopSec %s must exceed deepprobe's stop bound %s", stop, bound)
 		}
 		check := execStart(t, "deepprobe-check.service")
-		if check[1] != "check" || checkTimeout(t, check[2:])*9/10 <= cfg.ProbeTimeout {
+		ccfg, err := cli.ParseCheck(check[2:], func(string) string { return "" })
+		if err != nil || check[1] != "check" {
+			t.Fatalf("check ExecStart %v: %v", check, err)
+		}
+		if ccfg.Wait() <= cfg.ProbeTimeout {
 			t.Errorf("check ExecStart %v must wait longer than --probe-timeout %s", check, cfg.ProbeTimeout)
 		}
+		if u, _ := url.Parse(ccfg.URL); u.Port() != strconv.Itoa(int(listenPort(t, cfg.Listen))) {
+			t.Errorf("check --url %s is not deepprobe's --listen %s", ccfg.URL, cfg.Listen)
+		}
+		if start := unitDuration(t, "deepprobe-check.service", "TimeoutStartSec"); start <= ccfg.MaxDuration() {
+			t.Errorf("TimeoutStartSec %s must exceed the check's longest run %s: systemd would kill it before its verdict", start, ccfg.MaxDuration())
+		}
 		period := unitDuration(t, "deepprobe-check.timer", "OnUnitActiveSec")
-		if period < cfg.MinInterval || period+checkTimeout(t, check[2:]) > cfg.Freshness {
+		if period < cfg.MinInterval || period+ccfg.Wait() > cfg.Freshness {
 			t.Errorf("timer period %s: want at least --min-interval %s and, with the check's wait, within --freshness %s", period, cfg.MinInterval, cfg.Freshness)
+		}
+	})
+	t.Run("guard", func(t *testing.T) {
+		// deepprobe's absence must not fail the check unit, whose OnFailure= restarts the worker.
+		check := execStart(t, "deepprobe-check.service")
+		ccfg, _ := cli.ParseCheck(check[2:], func(string) string { return "" })
+		if u, _ := url.Parse(ccfg.FallbackURL); ccfg.Unreachable != cli.UnreachableFallback || u.Port() != "8888" {
+			t.Errorf("check --unreachable %s --fallback-url %q: want fallback to the worker's own health endpoint (:8888)", ccfg.Unreachable, ccfg.FallbackURL)
+		}
+		for _, key := range []string{"Requires", "BindsTo", "Requisite", "PartOf"} {
+			if v, ok := unitValue(t, "deepprobe-check.service", key); ok && strings.Contains(v, "deepprobe.service") {
+				t.Errorf("%s=%s: a deepprobe that fails to start would fail the check unit, and OnFailure= would restart the worker", key, v)
+			}
 		}
 	})
 	analyze, err := exec.LookPath("systemd-analyze")
@@ -64,17 +89,26 @@ func TestSystemdUnits(t *testing.T) {
 // unitLine returns the value of key in a unit file of deploy/systemd.
 func unitLine(t *testing.T, unit, key string) string {
 	t.Helper()
+	v, ok := unitValue(t, unit, key)
+	if !ok {
+		t.Fatalf("%s has no %s", unit, key)
+	}
+	return v
+}
+
+// unitValue returns the value of key in a unit file of deploy/systemd, if it is set.
+func unitValue(t *testing.T, unit, key string) (string, bool) {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(systemdDir, unit))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, key+"="); ok {
-			return v
+			return v, true
 		}
 	}
-	t.Fatalf("%s has no %s", unit, key)
-	return ""
+	return "", false
 }
 
 func execStart(t *testing.T, unit string) []string {
