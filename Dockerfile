@@ -30,13 +30,19 @@ USER 65532:65532
 EXPOSE 7777 7788 7789
 ENTRYPOINT ["/workersim", "--garden-listen", "0.0.0.0:7777", "--baggageclaim-listen", "0.0.0.0:7788", "--admin-listen", "0.0.0.0:7789", "--state-dir", "/var/lib/workersim"]
 
-# The documented build: static binaries from source.
+# The documented build: static binaries from source. The build context has no .git, so the
+# version and commit come in as build arguments (`make image` passes both):
+#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) --build-arg COMMIT=$(git rev-parse HEAD) -t deepprobe .
 FROM golang:1.26 AS build
+ARG VERSION=dev
+ARG COMMIT=unknown
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/deepprobe ./cmd/workersim
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/deepprobe/deepprobe/internal/cli.Version=${VERSION} -X github.com/deepprobe/deepprobe/internal/cli.Commit=${COMMIT}" \
+      -o /out/ ./cmd/deepprobe ./cmd/workersim
 
 FROM scratch AS workersim
 COPY --from=build /out/workersim /workersim

@@ -1,14 +1,17 @@
 # deepprobe: see README.md. `make run` starts the simulators and deepprobe; `make test` runs
-# every test (the Docker one skips, loudly, when no engine answers).
+# every test (those whose tool is missing skip, and the summary at the end says which and why).
 GO ?= go
+# The version and commit every binary and image carries (`deepprobe version`, the start-up log
+# line, deepprobe_build_info): set by the linker, here and in the Dockerfile's build stage.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/deepprobe/deepprobe/internal/cli.Version=$(VERSION) -X github.com/deepprobe/deepprobe/internal/cli.Commit=$(COMMIT)
+IMAGE ?= deepprobe
 DIST := dist
 BIN := bin
 LISTEN ?= 127.0.0.1:8889
 
-.PHONY: build test test-short run vet fmt-check bench bench-quick release clean
+.PHONY: build test test-short run vet fmt-check bench bench-quick release image clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
@@ -20,11 +23,13 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
-# The integration tests build the binaries themselves (into a temporary dir).
+# The integration tests build the binaries themselves (into a temporary dir; the compose test
+# runs `make build`, so bin/ stays stamped). testsummary prints what plain go test prints, then
+# every skipped test and why, and exits with go test's status.
 test: fmt-check vet
 	@docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null || \
 	  echo "*** WARNING: no Docker engine or docker-compose: TestDockerCompose will be SKIPPED ***"
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) run ./integration/cmd/testsummary $(GO) test -race -count=1 -timeout 20m -json ./...
 
 test-short:
 	$(GO) test -count=1 -short ./...
@@ -58,6 +63,10 @@ release:
 	    -o $(DIST)/deepprobe-$(VERSION)-linux-$$arch ./cmd/deepprobe || exit 1; \
 	done
 	cd $(DIST) && sha256sum deepprobe-* > SHA256SUMS && cat SHA256SUMS
+
+# The release image, built from source with the same version and commit as `make build`.
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(VERSION) .
 
 clean:
 	rm -rf $(BIN) $(DIST)

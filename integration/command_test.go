@@ -73,7 +73,7 @@ func TestCheckCommand(t *testing.T) {
 		{"refused, pass", false, []string{"--url", "http://127.0.0.1:1/healthz", "--unreachable", "pass"}, 0, []string{"(decided by --unreachable pass)"}},
 		{"bad --unreachable", false, []string{"--unreachable", "fallback"}, 1, []string{"--unreachable fallback needs --fallback-url"}},
 		{"bad URL", false, []string{"--url", "localhost:8889/healthz"}, 1, []string{"--url must be an http(s) URL"}},
-		{"bad flag", false, []string{"--nope"}, 1, []string{"flag provided but not defined: -nope"}},
+		{"bad flag", false, []string{"--nope"}, 1, []string{"unknown flag --nope"}},
 		{"bad timeout", false, []string{"--timeout", "0s"}, 1, []string{"--timeout must be positive"}},
 	}
 	for _, tt := range tests {

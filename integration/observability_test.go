@@ -11,7 +11,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/workersim/faults"
 )
 
 var reSeriesName = regexp.MustCompile(`\bdeepprobe_[a-z_]+[a-z]\b`)
@@ -166,4 +171,109 @@ func checkSeriesExported(t *testing.T, where, text string) {
 			t.Errorf("%s uses %s, which deepprobe does not export", where, name)
 		}
 	}
+}
+
+// TestBuildsAreStamped: `make build` stamps the binaries with the version and commit (the
+// linker sets cli.Version and cli.Commit), and the Docker build takes both as build arguments.
+func TestBuildsAreStamped(t *testing.T) {
+	for _, tool := range []string{"make", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fmt.Fprintf(os.Stderr, "\n*** SKIPPING the build stamping test: no %s ***\n", tool)
+			t.Skipf("SKIPPED LOUDLY: no %s", tool)
+		}
+	}
+	commit, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	bin := t.TempDir()
+	if out, err := exec.Command("make", "-C", "..", "build", "BIN="+bin, "VERSION=v9.9.9-test").CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(bin, "deepprobe"), "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "deepprobe v9.9.9-test (commit " + strings.TrimSpace(string(commit)) + ", "
+	if !strings.HasPrefix(string(out), want) {
+		t.Errorf("deepprobe version: %q, want it to start with %q", out, want)
+	}
+
+	dockerfile, _ := os.ReadFile("../Dockerfile")
+	build := string(dockerfile)[strings.Index(string(dockerfile), "AS build"):]
+	for _, want := range []string{"ARG VERSION=", "ARG COMMIT=",
+		"-X github.com/deepprobe/deepprobe/internal/cli.Version=${VERSION}", "-X github.com/deepprobe/deepprobe/internal/cli.Commit=${COMMIT}"} {
+		if !strings.Contains(build, want) {
+			t.Errorf("the Dockerfile's build stage lacks %q", want)
+		}
+	}
+	makefile, _ := os.ReadFile("../Makefile")
+	if !strings.Contains(string(makefile), "docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT)") {
+		t.Error("make image does not pass the version and commit to docker build")
+	}
+}
+
+var readyJSON = regexp.MustCompile(`"msg":"deepprobe listening","addr":"([^"]+)"`)
+
+// TestJSONLogs: with --log-format json every line deepprobe writes is a JSON object, the signal
+// notice included; durations are seconds under keys ending in _s; the start-up line carries
+// the version; the end of a failing streak is logged with how long it lasted.
+func TestJSONLogs(t *testing.T) {
+	w := startWorker(t)
+	w.needSim(t)
+	p, m := start(t, "deepprobe", readyJSON, "serve", "--listen", "127.0.0.1:0", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL,
+		"--janitor-interval", "1h", "--min-interval", "1ns", "--log-format", "json", "--log-level", "debug", "--worker-name", "worker-json")
+	d := &deepprobe{proc: p, url: "http://" + m[0]}
+	d.get(t, "/healthz")
+	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Status: 500})
+	d.get(t, "/healthz")
+	d.get(t, "/healthz")
+	w.clearFaults(t)
+	if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+		t.Fatalf("after the fault: %d %s", a.status, a.body)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(p.Logs()), "\n") {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Errorf("not a JSON line: %q", line)
+			continue
+		}
+		lines = append(lines, l)
+		msg, _ := l["msg"].(string)
+		for k, v := range l {
+			if _, isNumber := v.(float64); isNumber && (k == "duration" || strings.HasSuffix(k, "_timeout") || strings.HasSuffix(k, "interval")) {
+				t.Errorf("%q: %s is a number without the _s unit", msg, k)
+			}
+		}
+	}
+	find := func(prefix string) map[string]any {
+		for _, l := range lines {
+			if msg, _ := l["msg"].(string); strings.HasPrefix(msg, prefix) {
+				return l
+			}
+		}
+		t.Errorf("no log line starting %q in\n%s", prefix, p.Logs())
+		return map[string]any{}
+	}
+	if l := find("deepprobe listening"); l["version"] != "dev" || l["commit"] == "" || l["worker"] != "worker-json" || l["probe_timeout_s"] != 5.0 {
+		t.Errorf("start-up line: %v", l)
+	}
+	if l := find("workload failed"); l["reason"] != "upstream_error" {
+		t.Errorf("failure line: %v", l)
+	} else if _, ok := l["duration_s"].(float64); !ok {
+		t.Errorf("failure line without duration_s: %v", l)
+	}
+	if l := find("worker recovered"); l["failed_workloads"] != 2.0 {
+		t.Errorf("recovery line: %v", l)
+	} else if s, ok := l["failing_for_s"].(float64); !ok || s <= 0 || s > 60 {
+		t.Errorf("recovery line: failing_for_s %v", l["failing_for_s"])
+	}
+	find("deepprobe: terminated")
 }

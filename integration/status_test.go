@@ -29,12 +29,26 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// browse loads url in headless Chromium at a phone's width, saves a screenshot and returns the
-// DOM as the browser built it.
-func browse(t *testing.T, browser, url, screenshot string) string {
+// screenshotDir is where the browser test keeps its screenshots: $DEEPPROBE_SCREENSHOT_DIR when
+// set (to look at them after the run), else a temporary directory.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("DEEPPROBE_SCREENSHOT_DIR")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// browse loads url in headless Chromium, saves a screenshot at a phone's width (390 px) and one
+// at a desktop's (1280 px), and returns the DOM as the browser built it.
+func browse(t *testing.T, browser, url, dir, name string) string {
 	t.Helper()
 	common := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-		"--window-size=390,1400", "--user-data-dir=" + t.TempDir()}
+		"--user-data-dir=" + t.TempDir()}
 	run := func(args ...string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -44,59 +58,71 @@ func browse(t *testing.T, browser, url, screenshot string) string {
 		}
 		return string(out)
 	}
-	dom := run("--dump-dom", url)
-	run("--screenshot="+screenshot, url)
-	if info, err := os.Stat(screenshot); err != nil || info.Size() == 0 {
-		t.Fatalf("no screenshot at %s: %v", screenshot, err)
+	dom := run("--window-size=390,1400", "--dump-dom", url)
+	for _, size := range []struct{ suffix, window string }{{"phone", "390,1600"}, {"desktop", "1280,1400"}} {
+		shot := filepath.Join(dir, name+"-"+size.suffix+".png")
+		run("--window-size="+size.window, "--screenshot="+shot, url)
+		if info, err := os.Stat(shot); err != nil || info.Size() == 0 {
+			t.Fatalf("no screenshot at %s: %v", shot, err)
+		}
+		t.Logf("screenshot: %s", shot)
 	}
-	t.Logf("screenshot: %s", screenshot)
 	return dom
 }
 
 var (
-	reVerdict     = regexp.MustCompile(`id="verdict"[^>]*>([^<]*)<`)
+	reVerdict     = regexp.MustCompile(`id="verdict-word">([^<]*)<`)
 	reFailedStage = regexp.MustCompile(`id="failed-stage">([^<]*)<`)
-	reRow         = regexp.MustCompile(`<tr class="row">`)
+	reRow         = regexp.MustCompile(`<tr class="row [a-z]+">`)
+	reFailedCell  = regexp.MustCompile(`<li class="stage fail"><span class="mk">✗</span> ([a-z._]+) `)
 )
 
-// TestStatusPageInABrowser loads the status page in a real browser, healthy and failing, and
-// checks what a person would see: the verdict, the failing stage, the history rows.
+// TestStatusPageInABrowser loads the status page in a real browser, healthy, failing and busy
+// (creates slowed down), and checks what a person would see: the verdict in words and marks,
+// the failing stage, the history rows. The screenshots (phone and desktop width, kept in
+// $DEEPPROBE_SCREENSHOT_DIR when set) show the rest: colours, the chart's axes, the reason
+// column at phone width.
 func TestStatusPageInABrowser(t *testing.T) {
 	browser := chromium(t)
 	w := startWorker(t)
 	w.needSim(t)
-	d := startDeepprobe(t, w, "--min-interval", "1ns", "--history", "5")
+	d := startDeepprobe(t, w, "--min-interval", "1ns", "--history", "8", "--worker-name", "worker-0")
 	for range 3 {
 		d.get(t, "/healthz")
 	}
-	shots := t.TempDir()
-	dom := browse(t, browser, d.url+"/", filepath.Join(shots, "healthy.png"))
+	shots := screenshotDir(t)
+	dom := browse(t, browser, d.url+"/", shots, "healthy")
 	if m := reVerdict.FindStringSubmatch(dom); m == nil || m[1] != "pass" {
 		t.Errorf("healthy: verdict %v", m)
 	}
 	if n := len(reRow.FindAllString(dom, -1)); n != 3 {
 		t.Errorf("healthy: %d history rows, want 3", n)
 	}
-	if !strings.Contains(dom, "<svg") || !strings.Contains(dom, "Configuration") {
-		t.Error("healthy: no chart or no configuration")
+	for _, want := range []string{"<svg", "Configuration", "deepprobe on worker-0", "completed at (UTC)", `class="verdict pass"><span class="mk">✓</span>`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("healthy: the page lacks %q", want)
+		}
 	}
 
 	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Status: 500})
 	for range 4 {
 		d.get(t, "/healthz")
 	}
-	dom = browse(t, browser, d.url+"/", filepath.Join(shots, "failing.png"))
+	dom = browse(t, browser, d.url+"/", shots, "failing")
 	if m := reVerdict.FindStringSubmatch(dom); m == nil || m[1] != "fail" {
 		t.Errorf("failing: verdict %v", m)
 	}
 	if m := reFailedStage.FindStringSubmatch(dom); m == nil || m[1] != "container.create" {
 		t.Errorf("failing: failed stage %v", m)
 	}
-	if n := len(reRow.FindAllString(dom, -1)); n != 5 {
-		t.Errorf("failing: %d history rows, want the ring's 5", n)
+	if m := reFailedCell.FindStringSubmatch(dom); m == nil || m[1] != "container.create" {
+		t.Errorf("failing: the stage strip does not single out the failed stage: %v", m)
 	}
-	if !strings.Contains(dom, "✗") || !strings.Contains(dom, "upstream_error") {
-		t.Error("failing: no failure mark or reason")
+	if n := len(reRow.FindAllString(dom, -1)); n != 7 {
+		t.Errorf("failing: %d history rows, want 7", n)
+	}
+	if !strings.Contains(dom, "✗") || !strings.Contains(dom, "upstream_error") || !strings.Contains(dom, `fill="url(#hatch)"`) {
+		t.Error("failing: no failure mark, reason or hatched stage")
 	}
 	w.clearFaults(t)
 
@@ -106,7 +132,24 @@ func TestStatusPageInABrowser(t *testing.T) {
 		Status      string `json:"status"`
 		FailedStage string `json:"failed_stage"`
 	}
-	if err := json.Unmarshal(a.body, &entries); err != nil || len(entries) != 5 || entries[0].FailedStage != "container.create" || entries[4].Status != "pass" {
+	if err := json.Unmarshal(a.body, &entries); err != nil || len(entries) != 7 || entries[0].FailedStage != "container.create" || entries[6].Status != "pass" {
 		t.Errorf("/history: %v %s", err, a.body)
 	}
+
+	// Busy: creates take 1.5 s. Beside millisecond workloads the slow ones stay readable (log
+	// scale), and the verdict is not a failure.
+	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Latency: faults.Duration(1500 * time.Millisecond)})
+	for range 2 {
+		if a := d.get(t, "/healthz?timeout=4s"); a.status != 200 {
+			t.Fatalf("slow worker: %d %s", a.status, a.body)
+		}
+	}
+	dom = browse(t, browser, d.url+"/", shots, "busy")
+	if m := reVerdict.FindStringSubmatch(dom); m == nil || m[1] == "fail" {
+		t.Errorf("busy: verdict %v", m)
+	}
+	if !strings.Contains(dom, ">1s</text>") {
+		t.Error("busy: the log axis does not reach 1s")
+	}
+	w.clearFaults(t)
 }

@@ -76,6 +76,10 @@ type Config struct {
 	// endpoints, and on /livez and /metrics unless AuthExemptShallow.
 	AuthToken         string
 	AuthExemptShallow bool
+	// AuthExemptStatus leaves the read-only pages (the status page and /history) open when
+	// AuthToken is set: they never start a workload nor call the worker, so that a browser
+	// (which cannot send a bearer token) can read them, for example behind a port-forward.
+	AuthExemptStatus bool
 	// MaxConnections bounds the connections served at once (default 1024); more wait to be
 	// accepted, so that held idle connections cost no more than the bound.
 	MaxConnections int
@@ -92,6 +96,11 @@ type Config struct {
 	// Alive, when set, says whether deepprobe's background parts run, for /ping (nil: alive
 	// while the server serves). It must be quick and must not call the worker.
 	Alive func() error
+	// OnRequest says workloads run only when /healthz is asked (no background interval): the
+	// status page then says that it never starts one itself.
+	OnRequest bool
+	// StaleAfter, when set, is the age past which the status page marks the last result old.
+	StaleAfter time.Duration
 }
 
 // Server serves deepprobe's endpoints.
@@ -149,9 +158,13 @@ func New(cfg Config) (*Server, error) {
 	e.Match(both, PathReadyz, s.healthz, deep...)
 	e.Match(both, PathLivez, s.livez, shallow...)
 	e.Match(both, PathPing, s.ping) // never behind the token: see ping
-	e.GET(PathMetrics, echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})), shallow...)
-	e.Match(both, PathStatus, s.status, deep...)
-	e.GET(PathHistory, s.history, deep...)
+	e.Match(both, PathMetrics, echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})), shallow...)
+	pages := deep
+	if cfg.AuthExemptStatus {
+		pages = nil
+	}
+	e.Match(both, PathStatus, s.status, pages...)
+	e.Match(both, PathHistory, s.history, pages...)
 	s.echo = e
 	s.http = &http.Server{
 		Handler:           e,

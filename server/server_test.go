@@ -410,39 +410,3 @@ func TestRequestLogs(t *testing.T) {
 		t.Errorf("4xx answers were logged at info:\n%s", out)
 	}
 }
-
-// TestStatusPage renders the page from a history and a janitor summary: what a person reads.
-func TestStatusPage(t *testing.T) {
-	h := probes.NewHistory(3)
-	for range 2 {
-		h.Observe(probes.Outcome{Result: result(""), Healthy: true, CompletedAt: time.Unix(1000, 0)})
-	}
-	h.Observe(probes.Outcome{Result: result(probes.StageContainerCreate), ConsecutiveFailures: 1, CompletedAt: time.Unix(1100, 0),
-		FailingSince: time.Unix(1100, 0)})
-	ts := newTestServer(t, &fakeDeep{}, fakeShallow{}, Config{History: h, Instance: "worker-7",
-		Settings: []Setting{{Name: "Garden", Value: "http://127.0.0.1:7777"}}})
-	status, hdr, body := get(t, ts, http.MethodGet, "/", nil)
-	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
-		t.Fatalf("%d %s", status, hdr.Get("Content-Type"))
-	}
-	for _, want := range []string{`id="verdict" class="verdict fail">fail<`, `id="failed-stage">container.create<`, `id="reason">upstream_error<`,
-		"worker-7", "http://127.0.0.1:7777", "The janitor is off", "<svg", "✗"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("page lacks %q", want)
-		}
-	}
-	if n := strings.Count(body, `<tr class="row">`); n != 3 {
-		t.Errorf("%d history rows, want 3", n)
-	}
-	if strings.Contains(body, "http://") && strings.Contains(body, "<script") {
-		t.Error("the page loads scripts")
-	}
-	if status, _, _ := get(t, ts, http.MethodGet, "/?x=1", nil); status != 400 {
-		t.Errorf("unknown query: %d", status)
-	}
-	_, _, hist := get(t, ts, http.MethodGet, "/history", nil)
-	var entries []Health
-	if err := json.Unmarshal([]byte(hist), &entries); err != nil || len(entries) != 3 || entries[0].FailedStage != probes.StageContainerCreate {
-		t.Errorf("/history: %v %s", err, hist)
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -13,15 +14,22 @@ import (
 	"syscall"
 )
 
-// Version and Commit are set at build time with -ldflags "-X
-// github.com/deepprobe/deepprobe/internal/cli.Version=..." (and .Commit); a plain go build
-// reads the commit from the module's VCS stamp when there is one.
+// Version and Commit are set by the linker: `make build`, `make release` and the Docker build
+// pass -ldflags "-X github.com/deepprobe/deepprobe/internal/cli.Version=... -X
+// github.com/deepprobe/deepprobe/internal/cli.Commit=...". They are plain string variables
+// with constant defaults, so that -X takes effect (a variable initialised by a function call is
+// overwritten at start-up, whatever the linker set). Read them through BuildCommit.
 var (
 	Version = "dev"
-	Commit  = vcsRevision()
+	Commit  = ""
 )
 
-func vcsRevision() string {
+// BuildCommit returns the commit deepprobe was built from: Commit when the linker set it, else
+// the module's VCS stamp (a plain `go build` in a git checkout), else "unknown".
+func BuildCommit() string {
+	if Commit != "" {
+		return Commit
+	}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" {
@@ -63,7 +71,7 @@ func Run(ctx context.Context, env Env) int {
 	case "install":
 		return runInstall(ctx, env, env.Args[1:])
 	case "version", "--version":
-		fmt.Fprintf(env.Stdout, "deepprobe %s (commit %s, %s, %s/%s)\n", Version, Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintf(env.Stdout, "deepprobe %s (commit %s, %s, %s/%s)\n", Version, BuildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, topUsage)
@@ -75,7 +83,7 @@ func Run(ctx context.Context, env Env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
-		fmt.Fprintln(env.Stderr, "deepprobe:", err)
+		consoleLogger(env).Error("deepprobe: " + err.Error())
 		return ExitFailure
 	}
 	return ExitOK
@@ -97,23 +105,25 @@ Run 'deepprobe <subcommand> --help' for its flags.
 // exits with its code.
 func RunAndExit() {
 	ctx, cancel := context.WithCancel(context.Background())
+	env := Env{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, os.Interrupt)
-	go forceOnSecondSignal(signals, cancel, os.Stderr, os.Exit)
-	code := Run(ctx, Env{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+	go forceOnSecondSignal(signals, cancel, consoleLogger(env), os.Exit)
+	code := Run(ctx, env)
 	signal.Stop(signals)
 	os.Exit(code)
 }
 
 // forceOnSecondSignal starts a graceful stop on the first signal and exits at once, with
 // ExitFailure, on a second: an operator who asks twice does not wait for the shutdown bound.
-// It lives as long as the process.
-func forceOnSecondSignal(signals <-chan os.Signal, stop func(), stderr io.Writer, exit func(int)) {
+// It says so through console (JSON lines with --log-format json). It lives as long as the
+// process.
+func forceOnSecondSignal(signals <-chan os.Signal, stop func(), console *slog.Logger, exit func(int)) {
 	first := <-signals
-	fmt.Fprintf(stderr, "deepprobe: %s: stopping gracefully; send it again to exit at once\n", first)
+	console.Warn("deepprobe: " + first.String() + ": stopping gracefully; send it again to exit at once")
 	stop()
 	second := <-signals
-	fmt.Fprintf(stderr, "deepprobe: second %s: exiting now\n", second)
+	console.Warn("deepprobe: second " + second.String() + ": exiting now")
 	exit(ExitFailure)
 }
 

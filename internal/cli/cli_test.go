@@ -234,7 +234,7 @@ func TestForceOnSecondSignal(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		forceOnSecondSignal(signals, func() { close(stopped) }, &out, func(code int) { exited <- code })
+		forceOnSecondSignal(signals, func() { close(stopped) }, consoleLogger(Env{Stderr: &out}), func(code int) { exited <- code })
 	}()
 	signals <- syscall.SIGTERM
 	<-stopped

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -27,8 +29,9 @@ func parse(fs *flag.FlagSet, args []string, getenv func(string) string, help io.
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(help)
 			fs.Usage()
+			return err
 		}
-		return err
+		return flagParseError(fs, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -46,7 +49,7 @@ func parse(fs *flag.FlagSet, args []string, getenv func(string) string, help io.
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Sprintf("invalid value %q for %s (--%s): %v", v, env, f.Name, err))
+			errs = append(errs, fmt.Sprintf("invalid value %q for %s (--%s): want %s", v, env, f.Name, wantValue(f)))
 		}
 	})
 	if len(errs) > 0 {
@@ -54,6 +57,54 @@ func parse(fs *flag.FlagSet, args []string, getenv func(string) string, help io.
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// The flag package's own wording ("invalid value "5" for flag -probe-timeout: parse error"),
+// which flagParseError rewrites.
+var (
+	reInvalidValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
+	reUndefined    = regexp.MustCompile(`^flag provided but not defined: -+(.+)$`)
+	reNoArgument   = regexp.MustCompile(`^flag needs an argument: -+(.+)$`)
+)
+
+// flagParseError rewrites a flag.Parse error to name the flag as it is written (--probe-timeout)
+// and to say what a valid value looks like.
+func flagParseError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if m := reInvalidValue.FindStringSubmatch(msg); m != nil {
+		if f := fs.Lookup(m[2]); f != nil {
+			return fmt.Errorf("--%s: invalid value %q: want %s", f.Name, m[1], wantValue(f))
+		}
+	}
+	if m := reUndefined.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("unknown flag --%s (see --help)", m[1])
+	}
+	if m := reNoArgument.FindStringSubmatch(msg); m != nil {
+		if f := fs.Lookup(m[1]); f != nil {
+			return fmt.Errorf("--%s needs a value: %s", f.Name, wantValue(f))
+		}
+	}
+	return err
+}
+
+// wantValue says what a valid value of f looks like, from its type.
+func wantValue(f *flag.Flag) string {
+	getter, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "a valid value"
+	}
+	switch getter.Get().(type) {
+	case time.Duration:
+		return "a duration with its unit, such as 5s, 1500ms or 2m"
+	case int, int64, uint, uint64:
+		return "a whole number, such as 3"
+	case bool:
+		return "true or false"
+	case float64:
+		return "a number, such as 1.5"
+	default:
+		return "a string"
+	}
 }
 
 // usage prints a subcommand's flags with their environment variables.

@@ -75,21 +75,9 @@ func flagError(err error) error {
 	return err
 }
 
-// logger builds the logger the flags ask for.
+// logger builds the logger the flags ask for (see logging.go for the conventions).
 func (u *UpstreamConfig) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(u.LogLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", u.LogLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch u.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format must be text or json, got %q", u.LogFormat)
-	}
+	return newLogger(u.LogLevel, u.LogFormat, w)
 }
 
 // clients builds the two wire clients on one connection pool, naming the flag of a bad URL.
@@ -133,10 +121,12 @@ type ServeConfig struct {
 	ShallowTimeout    time.Duration
 	ShallowReuse      time.Duration
 	Instance          string
+	WorkerName        string
 	JanitorInterval   time.Duration
 	HeartbeatFile     string
 	AuthTokenFile     string
 	AuthExemptShallow bool
+	AuthExemptStatus  bool
 	ShutdownTimeout   time.Duration
 	MaxConnections    int
 	History           int
@@ -162,10 +152,12 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.ShallowTimeout, "shallow-timeout", server.DefaultShallowTimeout, "deadline of /livez without ?timeout")
 	fs.DurationVar(&cfg.ShallowReuse, "shallow-reuse", probes.DefaultShallowReuse, "how long one /livez round's results answer later callers")
 	fs.StringVar(&cfg.Instance, "instance", "", "value of the deepprobe.instance property (default: the host name)")
+	fs.StringVar(&cfg.WorkerName, "worker-name", "", "the worker's name on the status page and in deepprobe_worker_info{worker} (default: the host name)")
 	fs.DurationVar(&cfg.JanitorInterval, "janitor-interval", time.Minute, "how often the janitor sweeps leftovers (0 disables it)")
 	fs.StringVar(&cfg.HeartbeatFile, "heartbeat-file", "", "write the unix time to this file after each workload whose verdict is healthy (pass or warn)")
 	fs.StringVar(&cfg.AuthTokenFile, "auth-token-file", "", "require this file's bearer token on /healthz and /readyz (and /livez, /metrics)")
 	fs.BoolVar(&cfg.AuthExemptShallow, "auth-exempt-shallow", false, "with --auth-token-file: leave /livez and /metrics open")
+	fs.BoolVar(&cfg.AuthExemptStatus, "auth-exempt-status", false, "with --auth-token-file: leave the read-only status page (/) and /history open, for a browser behind a port-forward")
 	fs.IntVar(&cfg.History, "history", probes.DefaultHistory, "finished workloads the status page (/) and /history keep")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", server.DefaultMaxConnections, "connections served at once; more wait to be accepted")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long to wait for the workload in flight before cancelling it")
@@ -215,6 +207,8 @@ func (c *ServeConfig) validate() error {
 		return fmt.Errorf("--shutdown-timeout must be positive, got %s", c.ShutdownTimeout)
 	case c.AuthExemptShallow && c.AuthTokenFile == "":
 		return errors.New("--auth-exempt-shallow needs --auth-token-file")
+	case c.AuthExemptStatus && c.AuthTokenFile == "":
+		return errors.New("--auth-exempt-status needs --auth-token-file")
 	}
 	if err := probes.Saturation(c.OnSaturation).Validate(); err != nil {
 		return fmt.Errorf("--on-saturation %w", err)
@@ -229,6 +223,12 @@ func (c *ServeConfig) validate() error {
 	}
 	if c.Instance == "" {
 		c.Instance, _ = os.Hostname()
+	}
+	if c.WorkerName == "" {
+		c.WorkerName, _ = os.Hostname()
+	}
+	if err := validWorkerName(c.WorkerName); err != nil {
+		return err
 	}
 	return nil
 }
@@ -251,7 +251,7 @@ func (c *ServeConfig) settings() []server.Setting {
 		{Name: "Freshness", Value: c.Freshness.String()}, {Name: "Failure threshold", Value: strconv.Itoa(c.FailureThreshold)},
 		{Name: "Max time in error", Value: c.MaxTimeInError.String()}, {Name: "On saturation", Value: c.OnSaturation},
 		{Name: "Skipped stages", Value: skip}, {Name: "Janitor interval", Value: c.JanitorInterval.String()},
-		{Name: "Orphan age", Value: c.OrphanAge.String()}, {Name: "Version", Value: Version},
+		{Name: "Orphan age", Value: c.OrphanAge.String()}, {Name: "Version", Value: Version + " (commit " + BuildCommit() + ")"},
 	}
 }
 
@@ -297,6 +297,7 @@ type Main struct {
 	heartbeatFailures prometheus.Counter
 	// proberLoop is true while the prober's Run goroutine runs (see alive, for /ping).
 	proberLoop atomic.Bool
+	streak     failingStreak // logOutcome's memory of the failing streak, to log its end
 }
 
 // NewMain builds everything `deepprobe serve` runs; nothing listens or runs yet.
@@ -311,6 +312,9 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := registerInfo(reg, cfg.WorkerName); err != nil {
+		return nil, err
+	}
 
 	m := &Main{cfg: cfg, logger: logger, upstream: tr, heartbeatFailures: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "deepprobe_heartbeat_write_failures_total", Help: "Failed writes of the --heartbeat-file (a full disk, no inodes, a read-only file system).",
@@ -352,7 +356,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.server, err = server.New(server.Config{
 		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
 		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, MaxConnections: cfg.MaxConnections,
-		Instance: cfg.Instance, History: history, Janitor: janitor, Settings: cfg.settings(), Latest: m.prober.Latest,
+		AuthExemptStatus: cfg.AuthExemptStatus, Instance: cfg.WorkerName, OnRequest: cfg.Interval == 0, StaleAfter: cfg.staleAfter(), History: history, Janitor: janitor, Settings: cfg.settings(), Latest: m.prober.Latest,
 		Alive: m.alive,
 	})
 	if err != nil {
@@ -361,15 +365,41 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	return m, nil
 }
 
-// logOutcome logs a finished workload: a failure at warn, a pass at debug.
+// logOutcome logs a finished workload: a failure at warn, the end of a failing streak (the
+// worker recovered) at info with how long it lasted, a pass at debug.
 func (m *Main) logOutcome(o probes.Outcome) {
 	res := o.Result
+	ended, failures, since := m.streak.observe(o)
 	if f, failed := res.FirstFailure(); failed {
 		m.logger.Warn("workload failed", "handle", res.Handle, "stage", f.Name, "reason", f.Reason, "error", f.Err,
 			"duration", res.Duration, "verdict", o.State(), "consecutive_failures", o.ConsecutiveFailures)
 		return
 	}
+	if ended {
+		m.logger.Info("worker recovered: a workload passed after a failing streak", "handle", res.Handle,
+			"failed_workloads", failures, "failing_since", since.UTC(), "failing_for", o.CompletedAt.Sub(since), "duration", res.Duration)
+		return
+	}
 	m.logger.Debug("workload passed", "handle", res.Handle, "duration", res.Duration)
+}
+
+// failingStreak remembers the prober's failing streak between outcomes.
+type failingStreak struct {
+	mu       sync.Mutex
+	failures int
+	since    time.Time
+}
+
+// observe records o and reports whether it ended a streak, with that streak's failures and
+// start. The streak is the prober's (Outcome.ConsecutiveFailures and FailingSince), so what
+// counts as failing or as ending it (a saturated worker neither starts nor ends one) is decided
+// there, once.
+func (s *failingStreak) observe(o probes.Outcome) (ended bool, failures int, since time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	failures, since = s.failures, s.since
+	s.failures, s.since = o.ConsecutiveFailures, o.FailingSince
+	return failures > 0 && o.ConsecutiveFailures == 0, failures, since
 }
 
 // writeHeartbeat writes the heartbeat file after every workload whose verdict is healthy (pass,
@@ -419,7 +449,8 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 	if err := m.server.Listen(m.cfg.Listen); err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	m.logger.Info("deepprobe listening", "addr", m.server.Addr().String(), "garden", m.cfg.GardenURL,
+	m.logger.Info("deepprobe listening", "addr", m.server.Addr().String(), "version", Version, "commit", BuildCommit(),
+		"worker", m.cfg.WorkerName, "garden", m.cfg.GardenURL,
 		"baggageclaim", m.cfg.BaggageclaimURL, "probe_timeout", m.cfg.ProbeTimeout, "min_interval", m.cfg.MinInterval,
 		"interval", m.cfg.Interval, "janitor_interval", m.cfg.JanitorInterval)
 	if m.janitor == nil {
