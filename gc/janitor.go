@@ -41,6 +41,11 @@ const (
 	DefaultCallTimeout = 5 * time.Second
 )
 
+// OtherInstanceAgeFactor is how many orphan ages another deepprobe instance's leftover must be
+// old before this janitor reaps it: far beyond any workload of that instance, whose own orphan
+// age may be longer than this one's. Its own leftovers need one orphan age.
+const OtherInstanceAgeFactor = 10
+
 // Config configures a Janitor. Zero values mean the defaults.
 type Config struct {
 	// Garden and Baggageclaim are required.
@@ -51,6 +56,11 @@ type Config struct {
 	// OrphanAge is how old a leftover must be before it is reaped; required. deepprobe serve
 	// uses grace time + probe timeout.
 	OrphanAge time.Duration
+	// Instance is this deepprobe's deepprobe.instance. A leftover marked with another instance
+	// is reaped only past OtherInstanceAgeFactor x OrphanAge, and each sweep that sees one logs a
+	// warning naming that instance; a leftover with no instance (an older deepprobe's) counts
+	// as this instance's. Empty: every leftover that names an instance is another's.
+	Instance string
 	// InFlight reports handles of a workload under way, which are never reaped; nil means none.
 	InFlight func(handle string) bool
 	// Concurrency bounds the upstream calls of a sweep (default 4).
@@ -59,6 +69,9 @@ type Config struct {
 	CallTimeout time.Duration
 	// DryRun reports what would be reaped and destroys nothing.
 	DryRun bool
+	// OnSweep, when set, receives each sweep's report as the sweep ends, on the sweeping
+	// goroutine.
+	OnSweep func(Report)
 	// Logger receives a line per sweep and per reaped, failed or suspicious resource.
 	Logger *slog.Logger
 	// Registerer receives the deepprobe_janitor_* metrics; nil registers nothing.
@@ -67,95 +80,19 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Action is what a sweep did with one resource.
-type Action string
-
-// Actions.
-const (
-	ActionReaped    Action = "reaped"
-	ActionWouldReap Action = "would-reap"
-	ActionSkipped   Action = "skipped"
-	ActionFailed    Action = "failed"
-)
-
-// Reasons a resource is skipped.
-const (
-	SkipForeignHandle = "foreign-handle" // listed by the marker filter, but not a health-check- handle
-	SkipNotMarked     = "not-marked"     // its own properties lack the marker
-	SkipInFlight      = "in-flight"      // a workload under way owns it
-	SkipYoung         = "younger-than-orphan-age"
-	SkipFirstSighting = "age-unknown" // no readable created-at in the past: waiting for a second sighting
-	SkipGone          = "already-gone"
-)
-
-// Kinds of resource.
-const (
-	KindContainer = "container"
-	KindVolume    = "volume"
-)
-
-// Item is one resource a sweep looked at.
-type Item struct {
-	Kind   string
-	Handle string
-	// Age is the resource's age, from its created-at property or from its first sighting;
-	// negative when unknown.
-	Age    time.Duration
-	Action Action
-	Reason string
-	Err    error
-}
-
-// Report is what one sweep found and did.
-type Report struct {
-	Items []Item
-	// Errors are the lists that failed; their kind was not swept.
-	Errors []error
-}
-
-// Failed reports whether a list or a reap failed.
-func (r Report) Failed() bool {
-	if len(r.Errors) > 0 {
-		return true
-	}
-	for _, it := range r.Items {
-		if it.Action == ActionFailed {
-			return true
-		}
-	}
-	return false
-}
-
-// Count returns how many items of kind had action.
-func (r Report) Count(kind string, action Action) int {
-	n := 0
-	for _, it := range r.Items {
-		if it.Kind == kind && it.Action == action {
-			n++
-		}
-	}
-	return n
-}
-
 // Janitor sweeps health-check leftovers.
 type Janitor struct {
 	cfg     Config
 	metrics *metrics
 
-	mu        sync.Mutex // serialises sweeps and guards firstSeen
+	mu         sync.Mutex      // serialises sweeps and guards destroying
+	destroying map[string]bool // containers Garden answered "being destroyed" for in the last sweep that listed them
+
+	seenMu    sync.Mutex // guards firstSeen for the goroutines of a sweep
 	firstSeen map[string]time.Time
 
 	lastMu sync.Mutex // guards last, apart from mu so that reading it never waits for a sweep
 	last   *Summary
-}
-
-// Summary is what one sweep did, in numbers, for the status page.
-type Summary struct {
-	At                             time.Time
-	Took                           time.Duration
-	Found, Reaped, Skipped, Failed int
-	// Errors are the lists that failed.
-	Errors []string
 }
 
 // LastSweep returns the summary of the last finished sweep.
@@ -227,17 +164,21 @@ type resource struct {
 
 // kind is how one sweep function lists, inspects and destroys one kind of resource.
 type kind struct {
-	name     string
-	list     func(ctx context.Context) ([]resource, error)
-	props    func(ctx context.Context, handle string) (map[string]string, error)
-	destroy  func(ctx context.Context, handle string) error
-	notFound error // the answers after which there is nothing to destroy (ErrGone)
+	name    string
+	list    func(ctx context.Context) ([]resource, error)
+	props   func(ctx context.Context, handle string) (map[string]string, error)
+	destroy func(ctx context.Context, handle string) error
+	// gone matches the answers after which there is nothing left to destroy.
+	gone error
+	// busy, when not nil, matches the answer "the server is destroying it already": not gone
+	// yet, so it is tried again on the next sweep.
+	busy error
 }
 
-func (j *Janitor) kinds() []kind {
+// kinds returns how to sweep containers and volumes.
+func (j *Janitor) kinds() (containers, volumes kind) {
 	g, b := j.cfg.Garden, j.cfg.Baggageclaim
-	return []kind{
-		{
+	return kind{
 			name: KindContainer,
 			list: func(ctx context.Context) ([]resource, error) {
 				handles, err := g.List(ctx, probes.Marker())
@@ -247,11 +188,12 @@ func (j *Janitor) kinds() []kind {
 				}
 				return rs, err
 			},
-			props:    g.Properties,
-			destroy:  g.Destroy,
-			notFound: garden.ErrGone,
+			props:   g.Properties,
+			destroy: g.Destroy,
+			gone:    garden.ErrNotFound,
+			busy:    garden.ErrBeingDestroyed,
 		},
-		{
+		kind{
 			name: KindVolume,
 			list: func(ctx context.Context) ([]resource, error) {
 				vs, err := b.List(ctx, probes.Marker())
@@ -282,10 +224,9 @@ func (j *Janitor) kinds() []kind {
 				}
 				return rs, err
 			},
-			destroy:  b.Destroy,
-			notFound: baggageclaim.ErrGone,
-		},
-	}
+			destroy: b.Destroy,
+			gone:    baggageclaim.ErrGone,
+		}
 }
 
 // Sweep looks at every marked resource, containers first (a container holds its volume), and
@@ -294,15 +235,17 @@ func (j *Janitor) Sweep(ctx context.Context) Report {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	start := j.cfg.Now()
-	var report Report
+	containers, volumes := j.kinds()
 	seen := map[string]bool{}
-	for _, k := range j.kinds() {
-		items, err := j.sweepKind(ctx, k, seen)
-		if err != nil {
-			report.Errors = append(report.Errors, err)
-		}
-		report.Items = append(report.Items, items...)
-	}
+	var report Report
+
+	items, err := j.sweepKind(ctx, containers, seen, nil)
+	stuck := j.trackDestroying(items, err)
+	report.add(items, err)
+	items, err = j.sweepKind(ctx, volumes, seen, holdVolumes(report.Items, err))
+	report.add(items, err)
+	report.tally = count(report.Items)
+
 	// Forget sightings of what is gone, so the map cannot grow without bound; keep all when
 	// a list failed, since its kind was not seen.
 	if len(report.Errors) == 0 {
@@ -314,28 +257,73 @@ func (j *Janitor) Sweep(ctx context.Context) Report {
 	}
 	end := j.cfg.Now()
 	j.metrics.record(report, end)
-	j.log(ctx, report, end.Sub(start))
-	sum := Summary{At: end, Took: end.Sub(start), Found: len(report.Items)}
-	for _, it := range report.Items {
-		switch it.Action {
-		case ActionReaped:
-			sum.Reaped++
-		case ActionSkipped:
-			sum.Skipped++
-		case ActionFailed:
-			sum.Failed++
-		}
-	}
-	for _, err := range report.Errors {
-		sum.Errors = append(sum.Errors, err.Error())
-	}
+	j.log(ctx, report, stuck, end.Sub(start))
+	sum := summarize(report, end, end.Sub(start))
 	j.lastMu.Lock()
 	j.last = &sum
 	j.lastMu.Unlock()
+	if j.cfg.OnSweep != nil {
+		j.cfg.OnSweep(report)
+	}
 	return report
 }
 
-func (j *Janitor) sweepKind(ctx context.Context, k kind, seen map[string]bool) ([]Item, error) {
+// add appends one kind's items, or the error of its list.
+func (r *Report) add(items []Item, err error) {
+	if err != nil {
+		r.Errors = append(r.Errors, err)
+	}
+	r.Items = append(r.Items, items...)
+}
+
+// trackDestroying remembers which containers Garden answered "being destroyed" for, marks those
+// it also did on the previous sweep as stuck, and returns their handles. A failed list leaves
+// the record as it was: its containers were not seen.
+func (j *Janitor) trackDestroying(items []Item, listErr error) (stuck []string) {
+	if listErr != nil {
+		return nil
+	}
+	destroying := map[string]bool{}
+	for i, it := range items {
+		if it.Reason != SkipBeingDestroyed {
+			continue
+		}
+		destroying[it.Handle] = true
+		if j.destroying[it.Handle] {
+			items[i].Reason = SkipDestroyStuck
+			stuck = append(stuck, it.Handle)
+		}
+	}
+	j.destroying = destroying
+	j.metrics.stuck.Set(float64(len(stuck)))
+	sort.Strings(stuck)
+	return stuck
+}
+
+// holdVolumes returns why a volume must not be destroyed in this sweep, or "": a volume is the
+// rootfs of the container of the same handle, so it waits while Garden still lists that
+// container (or could not list containers at all).
+func holdVolumes(containers []Item, listErr error) func(handle string) string {
+	if listErr != nil {
+		return func(string) string { return SkipContainersUnknown }
+	}
+	present := map[string]bool{}
+	for _, it := range containers {
+		if !it.leavesNothing() {
+			present[it.Handle] = true
+		}
+	}
+	return func(handle string) string {
+		if present[handle] {
+			return SkipContainerPresent
+		}
+		return ""
+	}
+}
+
+// sweepKind lists one kind and considers each resource, at most Concurrency at once. hold, when
+// not nil, names a reason to keep a resource that would otherwise be destroyed.
+func (j *Janitor) sweepKind(ctx context.Context, k kind, seen map[string]bool, hold func(string) string) ([]Item, error) {
 	lctx, cancel := context.WithTimeout(ctx, j.cfg.CallTimeout)
 	rs, err := k.list(lctx)
 	cancel()
@@ -345,17 +333,15 @@ func (j *Janitor) sweepKind(ctx context.Context, k kind, seen map[string]bool) (
 	items := make([]Item, len(rs))
 	sem := make(chan struct{}, j.cfg.Concurrency)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for i, r := range rs {
-		key := k.name + "/" + r.handle
-		seen[key] = true
+		seen[k.name+"/"+r.handle] = true
 		items[i] = Item{Kind: k.name, Handle: r.handle, Age: -1}
 		if !probes.IsProbeHandle(r.handle) {
-			items[i].Action, items[i].Reason = ActionSkipped, SkipForeignHandle
+			items[i] = items[i].skip(SkipForeignHandle)
 			continue
 		}
 		if j.cfg.InFlight(r.handle) {
-			items[i].Action, items[i].Reason = ActionSkipped, SkipInFlight
+			items[i] = items[i].skip(SkipInFlight)
 			continue
 		}
 		// Take a slot before starting the work, so that a list of any length holds at most
@@ -370,7 +356,7 @@ func (j *Janitor) sweepKind(ctx context.Context, k kind, seen map[string]bool) (
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			items[i] = j.consider(ctx, k, r, key, &mu)
+			items[i] = j.consider(ctx, k, r, hold)
 		}()
 	}
 	wg.Wait()
@@ -378,167 +364,86 @@ func (j *Janitor) sweepKind(ctx context.Context, k kind, seen map[string]bool) (
 }
 
 // consider decides about one health-check resource and reaps it if it is an orphan.
-func (j *Janitor) consider(ctx context.Context, k kind, r resource, key string, mu *sync.Mutex) Item {
+func (j *Janitor) consider(ctx context.Context, k kind, r resource, hold func(string) string) Item {
 	it := Item{Kind: k.name, Handle: r.handle, Age: -1}
-	props := r.props
-	if props == nil {
-		pctx, cancel := context.WithTimeout(ctx, j.cfg.CallTimeout)
-		var err error
-		props, err = k.props(pctx, r.handle)
-		cancel()
-		switch {
-		case errors.Is(err, k.notFound):
-			it.Action, it.Reason = ActionSkipped, SkipGone
-			return it
-		case err != nil:
-			it.Action, it.Err = ActionFailed, fmt.Errorf("reading properties: %w", err)
-			return it
-		}
+	props, err := j.properties(ctx, k, r)
+	if err != nil {
+		return k.settle(it, fmt.Errorf("reading properties: %w", err))
 	}
 	// The server filtered by the marker; check it again in case the server ignores filters.
 	if !probes.Marked(props) {
-		it.Action, it.Reason = ActionSkipped, SkipNotMarked
-		return it
+		return it.skip(SkipNotMarked)
 	}
-	now := j.cfg.Now()
-	created, err := time.Parse(time.RFC3339, probes.CreatedAt(props))
-	if err == nil && !created.After(now) {
-		it.Age = now.Sub(created)
-	} else {
-		mu.Lock()
-		first, ok := j.firstSeen[key]
-		if !ok {
-			j.firstSeen[key] = now
-			first = now
-		}
-		mu.Unlock()
-		it.Age = now.Sub(first)
-		if it.Age < j.cfg.OrphanAge {
-			it.Action, it.Reason = ActionSkipped, SkipFirstSighting
-			return it
-		}
+	instance := props[probes.InstanceProperty]
+	it.Instance, it.OtherInstance = shorten(instance, maxInstanceLen), j.otherInstance(instance)
+	minAge, young := j.cfg.OrphanAge, SkipYoung
+	if it.OtherInstance {
+		minAge, young = OtherInstanceAgeFactor*j.cfg.OrphanAge, SkipOtherInstance
 	}
-	if it.Age < j.cfg.OrphanAge {
-		it.Action, it.Reason = ActionSkipped, SkipYoung
-		return it
-	}
-	// Checked again right before the destroy: a workload may have started since the list.
-	if j.cfg.InFlight(r.handle) {
-		it.Action, it.Reason = ActionSkipped, SkipInFlight
-		return it
-	}
-	if j.cfg.DryRun {
+	var known bool
+	it.Age, known = j.age(k.name+"/"+r.handle, props)
+	switch {
+	case it.Age < minAge && !known:
+		return it.skip(SkipFirstSighting)
+	case it.Age < minAge:
+		return it.skip(young)
+	case j.cfg.InFlight(r.handle): // again right before the destroy: a workload may have started since the list
+		return it.skip(SkipInFlight)
+	case hold != nil && hold(r.handle) != "":
+		return it.skip(hold(r.handle))
+	case j.cfg.DryRun:
 		it.Action = ActionWouldReap
 		return it
 	}
 	dctx, cancel := context.WithTimeout(ctx, j.cfg.CallTimeout)
-	err = k.destroy(dctx, r.handle)
-	cancel()
+	defer cancel()
+	return k.settle(it, k.destroy(dctx, r.handle))
+}
+
+// properties returns the resource's properties, from its list entry or else from the server.
+func (j *Janitor) properties(ctx context.Context, k kind, r resource) (map[string]string, error) {
+	if r.props != nil {
+		return r.props, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.CallTimeout)
+	defer cancel()
+	return k.props(ctx, r.handle)
+}
+
+// settle records the answer of a call about it: nil means reaped.
+func (k kind) settle(it Item, err error) Item {
 	switch {
 	case err == nil:
 		it.Action = ActionReaped
-	case errors.Is(err, k.notFound):
-		it.Action, it.Reason = ActionSkipped, SkipGone
-	default:
-		it.Action, it.Err = ActionFailed, err
+		return it
+	case errors.Is(err, k.gone):
+		return it.skip(SkipGone)
+	case k.busy != nil && errors.Is(err, k.busy):
+		return it.skip(SkipBeingDestroyed)
 	}
+	it.Action, it.Err = ActionFailed, err
 	return it
 }
 
-func (j *Janitor) log(ctx context.Context, r Report, took time.Duration) {
-	counts := map[Action]int{}
-	var foreign []string // marked by the filter but not ours: one line a sweep, not one each
-	for _, it := range r.Items {
-		counts[it.Action]++
-		switch {
-		case it.Action == ActionReaped || it.Action == ActionWouldReap:
-			j.cfg.Logger.Info("janitor: "+string(it.Action), "kind", it.Kind, "handle", it.Handle, "age", it.Age.Round(time.Second))
-		case it.Action == ActionFailed:
-			j.cfg.Logger.Warn("janitor: reap failed", "kind", it.Kind, "handle", it.Handle, "error", it.Err)
-		case it.Reason == SkipForeignHandle || it.Reason == SkipNotMarked:
-			foreign = append(foreign, it.Kind+" "+it.Handle+" ("+it.Reason+")")
-		}
-	}
-	if len(foreign) > 0 {
-		j.cfg.Logger.Warn("janitor: the marker filter listed resources that are not health-check leftovers; left alone",
-			"count", len(foreign), "first", foreign[:min(len(foreign), 5)])
-	}
-	for _, err := range r.Errors {
-		j.cfg.Logger.Warn("janitor: sweep incomplete", "error", err)
-	}
-	level := slog.LevelDebug
-	if counts[ActionReaped]+counts[ActionFailed] > 0 || len(r.Errors) > 0 {
-		level = slog.LevelInfo
-	}
-	j.cfg.Logger.Log(ctx, level, "janitor: sweep done", "found", len(r.Items), "reaped", counts[ActionReaped],
-		"would_reap", counts[ActionWouldReap], "skipped", counts[ActionSkipped], "failed", counts[ActionFailed], "took", took.Round(time.Millisecond))
+// otherInstance reports whether a leftover's instance is another deepprobe's. One without an
+// instance (an older deepprobe's) counts as this one's.
+func (j *Janitor) otherInstance(instance string) bool {
+	return instance != "" && instance != j.cfg.Instance
 }
 
-// Sorted returns the report's items ordered by kind (containers first) and handle.
-func (r Report) Sorted() []Item {
-	out := append([]Item(nil), r.Items...)
-	sort.SliceStable(out, func(a, b int) bool {
-		if out[a].Kind != out[b].Kind {
-			return out[a].Kind == KindContainer
-		}
-		return out[a].Handle < out[b].Handle
-	})
-	return out
-}
-
-type metrics struct {
-	found, reaped, failed *prometheus.CounterVec
-	skipped               *prometheus.CounterVec
-	sweeps                *prometheus.CounterVec
-	lastSweep             prometheus.Gauge
-}
-
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		found:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deepprobe_janitor_found_total", Help: "Marked resources the janitor listed, by kind."}, []string{"kind"}),
-		reaped:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deepprobe_janitor_reaped_total", Help: "Leftovers the janitor destroyed, by kind."}, []string{"kind"}),
-		failed:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deepprobe_janitor_failed_total", Help: "Reaps that failed, by kind."}, []string{"kind"}),
-		skipped:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deepprobe_janitor_skipped_total", Help: "Resources the janitor left alone, by kind and reason."}, []string{"kind", "reason"}),
-		sweeps:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deepprobe_janitor_sweeps_total", Help: "Sweeps, by result."}, []string{"result"}),
-		lastSweep: prometheus.NewGauge(prometheus.GaugeOpts{Name: "deepprobe_janitor_last_sweep_timestamp_seconds", Help: "Unix time of the last sweep."}),
+// age returns a resource's age by its created-at property, or, when that is missing, unreadable
+// or in the future, by its first sighting (known is then false).
+func (j *Janitor) age(key string, props map[string]string) (age time.Duration, known bool) {
+	now := j.cfg.Now()
+	if created, err := time.Parse(time.RFC3339, probes.CreatedAt(props)); err == nil && !created.After(now) {
+		return now.Sub(created), true
 	}
-	// Every series exists from start-up, so that rate() and absent() work before the first event.
-	for _, kind := range []string{KindContainer, KindVolume} {
-		m.found.WithLabelValues(kind)
-		m.reaped.WithLabelValues(kind)
-		m.failed.WithLabelValues(kind)
-		for _, reason := range []string{SkipForeignHandle, SkipNotMarked, SkipInFlight, SkipYoung, SkipFirstSighting, SkipGone} {
-			m.skipped.WithLabelValues(kind, reason)
-		}
+	j.seenMu.Lock()
+	defer j.seenMu.Unlock()
+	first, ok := j.firstSeen[key]
+	if !ok {
+		j.firstSeen[key] = now
+		first = now
 	}
-	m.sweeps.WithLabelValues("ok")
-	m.sweeps.WithLabelValues("failed")
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.found, m.reaped, m.failed, m.skipped, m.sweeps, m.lastSweep} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("registering janitor metrics: %w", err)
-			}
-		}
-	}
-	return m, nil
-}
-
-func (m *metrics) record(r Report, now time.Time) {
-	for _, it := range r.Items {
-		m.found.WithLabelValues(it.Kind).Inc()
-		switch it.Action {
-		case ActionReaped:
-			m.reaped.WithLabelValues(it.Kind).Inc()
-		case ActionFailed:
-			m.failed.WithLabelValues(it.Kind).Inc()
-		case ActionSkipped:
-			m.skipped.WithLabelValues(it.Kind, it.Reason).Inc()
-		}
-	}
-	result := "ok"
-	if r.Failed() {
-		result = "failed"
-	}
-	m.sweeps.WithLabelValues(result).Inc()
-	m.lastSweep.Set(float64(now.Unix()))
+	return now.Sub(first), false
 }

@@ -154,9 +154,9 @@ func TestJanitorSafety(t *testing.T) {
 			foreign = append(foreign, h)
 		}
 	}
-	orphan := func(name, created string) string {
+	orphan := func(name, created string, extra ...string) string {
 		h := probes.HandlePrefix + run + "-" + name
-		pop.add(h, marked(created))
+		pop.add(h, marked(created, extra...))
 		return h
 	}
 	oldOrphan := orphan("old", old)
@@ -165,8 +165,15 @@ func TestJanitorSafety(t *testing.T) {
 	garbledOrphan := orphan("garbled", "yesterday")
 	missingOrphan := orphan("missing", "")
 	inFlight := orphan("inflight", old)
+	// Another deepprobe's leftovers go only past 10 x the orphan age (1m); its workload may
+	// still run at 5 minutes, this one's own rule notwithstanding.
+	ownInstance, otherInstance := "me-"+run, "other-"+run
+	fiveMinutes := c.Now().Add(-5 * time.Minute).Format(time.RFC3339)
+	ownOrphan := orphan("own", fiveMinutes, probes.InstanceProperty, ownInstance)
+	otherYoung := orphan("other-young", fiveMinutes, probes.InstanceProperty, otherInstance)
+	otherOld := orphan("other-old", old, probes.InstanceProperty, otherInstance)
 
-	j := newJanitor(t, g, b, c, gc.Config{DryRun: real, Concurrency: 8, InFlight: func(h string) bool { return h == inFlight }})
+	j := newJanitor(t, g, b, c, gc.Config{DryRun: real, Concurrency: 8, Instance: ownInstance, InFlight: func(h string) bool { return h == inFlight }})
 	ours := func(r gc.Report, handle string) (gc.Action, string) {
 		var actions []string
 		var last gc.Item
@@ -182,9 +189,10 @@ func TestJanitorSafety(t *testing.T) {
 	// First sweep: only the old orphan goes.
 	r := j.Sweep(context.Background())
 	want := map[string]gc.Action{oldOrphan: gc.ActionReaped, youngOrphan: gc.ActionSkipped, futureOrphan: gc.ActionSkipped,
-		garbledOrphan: gc.ActionSkipped, missingOrphan: gc.ActionSkipped, inFlight: gc.ActionSkipped}
+		garbledOrphan: gc.ActionSkipped, missingOrphan: gc.ActionSkipped, inFlight: gc.ActionSkipped,
+		ownOrphan: gc.ActionReaped, otherYoung: gc.ActionSkipped, otherOld: gc.ActionReaped}
 	if real {
-		want[oldOrphan] = gc.ActionWouldReap
+		want[oldOrphan], want[ownOrphan], want[otherOld] = gc.ActionWouldReap, gc.ActionWouldReap, gc.ActionWouldReap
 	}
 	for h, a := range want {
 		if got, all := ours(r, h); got != a {
@@ -216,13 +224,16 @@ func TestJanitorSafety(t *testing.T) {
 			}
 		}
 	}
-	for _, h := range []string{oldOrphan, youngOrphan, futureOrphan, garbledOrphan, missingOrphan} {
+	for _, h := range []string{oldOrphan, youngOrphan, futureOrphan, garbledOrphan, missingOrphan, ownOrphan, otherOld} {
 		if cnt, vol := pop.exists(h); cnt || vol {
 			t.Errorf("orphan %s survived 100 sweeps (container %v, volume %v)", h, cnt, vol)
 		}
 	}
 	if cnt, vol := pop.exists(inFlight); !cnt || !vol {
 		t.Errorf("in-flight %s was reaped", inFlight)
+	}
+	if cnt, vol := pop.exists(otherYoung); !cnt || !vol {
+		t.Errorf("another instance's leftover %s was reaped younger than 10 x the orphan age (container %v, volume %v)", otherYoung, cnt, vol)
 	}
 	remaining := append([]string(nil), w.Garden.Handles()...)
 	sort.Strings(foreign)
@@ -231,8 +242,8 @@ func TestJanitorSafety(t *testing.T) {
 			t.Errorf("foreign %s was reaped (container %v, volume %v)", h, cnt, vol)
 		}
 	}
-	if len(remaining) != len(foreign)+1 {
-		t.Errorf("%d containers remain, want %d foreign + 1 in flight", len(remaining), len(foreign))
+	if len(remaining) != len(foreign)+2 {
+		t.Errorf("%d containers remain, want %d foreign + 1 in flight + 1 of another instance", len(remaining), len(foreign))
 	}
 }
 
@@ -254,8 +265,10 @@ func TestJanitorFaults(t *testing.T) {
 		if !r.Failed() || r.Count(gc.KindContainer, gc.ActionFailed) != 1 {
 			t.Fatalf("report %+v", r)
 		}
-		if r.Count(gc.KindVolume, gc.ActionReaped) != 1 {
-			t.Errorf("the volume was not reaped after the container's destroy failed: %+v", r)
+		// Issue 19: the container is still there, so its volume is kept for a later sweep
+		// rather than destroyed under it (this test once asserted the opposite).
+		if r.Skips(gc.KindVolume, gc.SkipContainerPresent) != 1 {
+			t.Errorf("the volume was not kept after the container's destroy failed: %+v", r)
 		}
 	})
 	t.Run("list hangs", func(t *testing.T) {
@@ -264,10 +277,13 @@ func TestJanitorFaults(t *testing.T) {
 		if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Error(), "listing containers") {
 			t.Fatalf("errors %v", r.Errors)
 		}
+		if r.Skips(gc.KindVolume, gc.SkipContainersUnknown) != 1 {
+			t.Errorf("a volume was not kept while Garden could not say whether its container exists: %+v", r)
+		}
 	})
 	t.Run("next sweep reaps", func(t *testing.T) {
 		r := j.Sweep(context.Background())
-		if r.Failed() || r.Count(gc.KindContainer, gc.ActionReaped) != 1 {
+		if r.Failed() || r.Count(gc.KindContainer, gc.ActionReaped) != 1 || r.Count(gc.KindVolume, gc.ActionReaped) != 1 {
 			t.Fatalf("report %+v", r)
 		}
 	})
