@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/deepprobe/deepprobe/gc"
 )
@@ -18,6 +22,7 @@ type JanitorConfig struct {
 	Once     bool
 	DryRun   bool
 	Interval time.Duration
+	Instance string
 }
 
 // JanitorFlags returns the flag set of `deepprobe janitor` bound to cfg.
@@ -27,6 +32,7 @@ func JanitorFlags(cfg *JanitorConfig) *flag.FlagSet {
 	fs.BoolVar(&cfg.Once, "once", false, "sweep once, print what was found, and exit (non-zero if a reap failed)")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "destroy nothing; print what would be reaped")
 	fs.DurationVar(&cfg.Interval, "janitor-interval", gc.DefaultInterval, "time between sweeps without --once")
+	fs.StringVar(&cfg.Instance, "instance", "", fmt.Sprintf("the deepprobe.instance whose leftovers go after --orphan-age; other instances' only after %d x --orphan-age (default: the host name, as for serve)", gc.OtherInstanceAgeFactor))
 	fs.Usage = usage(fs, "deepprobe janitor [--once] [--dry-run] [flags]")
 	return fs
 }
@@ -50,6 +56,9 @@ func runJanitor(ctx context.Context, env Env, args []string) int {
 	if cfg.Interval <= 0 {
 		return fail(fmt.Errorf("--janitor-interval must be positive, got %s", cfg.Interval))
 	}
+	if cfg.Instance == "" {
+		cfg.Instance, _ = os.Hostname()
+	}
 	logger, err := cfg.logger(env.Stderr)
 	if err != nil {
 		return fail(err)
@@ -59,7 +68,13 @@ func runJanitor(ctx context.Context, env Env, args []string) int {
 		return fail(err)
 	}
 	defer tr.CloseIdleConnections()
-	j, err := gc.New(gc.Config{Garden: g, Baggageclaim: b, Interval: cfg.Interval, OrphanAge: cfg.OrphanAge, DryRun: cfg.DryRun, Logger: logger})
+	jc := gc.Config{Garden: g, Baggageclaim: b, Interval: cfg.Interval, OrphanAge: cfg.OrphanAge, Instance: cfg.Instance,
+		DryRun: cfg.DryRun, Logger: logger}
+	if !cfg.Once {
+		// Runs until SIGTERM or SIGINT, printing each sweep as it ends.
+		jc.OnSweep = func(r gc.Report) { printReport(env.Stdout, r) }
+	}
+	j, err := gc.New(jc)
 	if err != nil {
 		return fail(err)
 	}
@@ -75,27 +90,42 @@ func runJanitor(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
-// printReport prints a sweep as a table.
+// printReport prints a sweep: a table of what it found (none when it found nothing), the
+// lists that failed, and a line of totals. Handles, instances and errors come from the servers
+// and are quoted when they hold anything but printable characters other than spaces.
 func printReport(w io.Writer, r gc.Report) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tHANDLE\tAGE\tACTION\tDETAIL")
-	for _, it := range r.Sorted() {
-		age := "unknown"
-		if it.Age >= 0 {
-			age = it.Age.Round(time.Second).String()
+	if len(r.Items) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KIND\tHANDLE\tINSTANCE\tAGE\tACTION\tDETAIL")
+		for _, it := range r.Sorted() {
+			age := "unknown"
+			if it.Age >= 0 {
+				age = it.Age.Round(time.Second).String()
+			}
+			instance := "-"
+			if it.Instance != "" {
+				instance = printable(it.Instance)
+			}
+			detail := it.Reason
+			if it.Err != nil {
+				detail = printable(it.Err.Error())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Kind, printable(it.Handle), instance, age, it.Action, detail)
 		}
-		detail := it.Reason
-		if it.Err != nil {
-			detail = it.Err.Error()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Kind, it.Handle, age, it.Action, detail)
+		_ = tw.Flush()
 	}
-	_ = tw.Flush()
 	for _, err := range r.Errors {
-		fmt.Fprintln(w, "error:", err)
+		fmt.Fprintln(w, "error:", printable(err.Error()))
 	}
-	fmt.Fprintf(w, "%d found, %d reaped, %d would be reaped, %d failed\n", len(r.Items),
-		r.Count(gc.KindContainer, gc.ActionReaped)+r.Count(gc.KindVolume, gc.ActionReaped),
-		r.Count(gc.KindContainer, gc.ActionWouldReap)+r.Count(gc.KindVolume, gc.ActionWouldReap),
-		r.Count(gc.KindContainer, gc.ActionFailed)+r.Count(gc.KindVolume, gc.ActionFailed))
+	fmt.Fprintf(w, "%s: %d found, %d reaped, %d would be reaped, %d skipped, %d failed\n", time.Now().UTC().Format(time.RFC3339),
+		len(r.Items), r.Total(gc.ActionReaped), r.Total(gc.ActionWouldReap), r.Total(gc.ActionSkipped), r.Total(gc.ActionFailed))
+}
+
+// printable returns s as it is when it holds only printable characters and spaces (an error
+// message), and quoted otherwise, so that no upstream text can break the table or the terminal.
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
 }

@@ -344,7 +344,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	var janitor server.JanitorReader // stays a nil interface when the janitor is off
 	if cfg.JanitorInterval > 0 {
 		m.janitor, err = gc.New(gc.Config{
-			Garden: g, Baggageclaim: b, Interval: cfg.JanitorInterval, OrphanAge: cfg.OrphanAge,
+			Garden: g, Baggageclaim: b, Interval: cfg.JanitorInterval, OrphanAge: cfg.OrphanAge, Instance: cfg.Instance,
 			InFlight: m.workload.InFlight, Logger: logger, Registerer: reg,
 		})
 		if err != nil {
