@@ -138,6 +138,10 @@ func shallowHealth(rs []probes.StageResult, took time.Duration) Health {
 			c.ResponseError = s.Err.Error()
 			if h.Status == "pass" {
 				h.Status, h.FailedStage, h.Error = "fail", s.Name, fmt.Sprintf("%s failed: %v", s.Name, s.Err)
+				h.Reason = string(s.Reason)
+				if h.Reason == "" { // the same bounded set as the deep check's, whoever ran the check
+					h.Reason = string(probes.Classify(s.Err))
+				}
 			}
 		}
 		switch s.Name {
