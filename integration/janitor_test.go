@@ -56,7 +56,9 @@ func TestCrashThenJanitorReaps(t *testing.T) {
 		t.Fatalf("after kill -9: containers %v volumes %v, want one of each", cs, vs)
 	}
 
-	restarted := startDeepprobe(t, w, append(timing, "--janitor-interval", "1s", "--orphan-age", "2500ms")...)
+	// Restarted under the same --instance: its own leftovers go by the orphan age (another
+	// instance's would wait 10 x).
+	restarted := startDeepprobe(t, w, append(timing, "--janitor-interval", "1s", "--orphan-age", "2500ms", "--instance", d.instance)...)
 	// Orphan age 2.5s from creation, then at most one janitor interval.
 	waitUntil(t, 2500*time.Millisecond+time.Second+2*time.Second, "janitor reaping the crash's leftovers", func() bool {
 		cs, vs := w.ours(t, d.instance)
@@ -88,7 +90,7 @@ func TestGraceTimeReaperAloneRemovesContainer(t *testing.T) {
 		t.Fatalf("volumes %v, want the one left behind", vs)
 	}
 
-	args := []string{"janitor", "--once", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL,
+	args := []string{"janitor", "--once", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL, "--instance", d.instance,
 		"--probe-timeout", "1s", "--cleanup-timeout", "500ms", "--grace-time", "2s", "--orphan-age", "2s"}
 	waitUntil(t, 5*time.Second, "volume older than the orphan age", func() bool {
 		out, code := runCommand(t, append(args, "--dry-run"), nil)
@@ -111,7 +113,7 @@ func TestJanitorCommandFailsWhenAReapFails(t *testing.T) {
 		t.Fatalf("got %s", a.body)
 	}
 	w.fault(t, "baggageclaim", baggageclaim.RouteDestroy, faults.Fault{Status: 500})
-	args := []string{"janitor", "--once", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL,
+	args := []string{"janitor", "--once", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL, "--instance", d.instance,
 		"--probe-timeout", "1s", "--cleanup-timeout", "500ms", "--orphan-age", "2s"}
 	time.Sleep(2 * time.Second) // the leftover must be older than --orphan-age
 	out, code := runCommand(t, args, nil)
@@ -193,7 +195,7 @@ func TestSoak(t *testing.T) {
 	// workload gave up on it, is reaped by a later sweep; one that never goes fails the test.
 	waitUntil(t, 30*time.Second, "a janitor sweep that leaves nothing behind", func() bool {
 		out, code := runCommand(t, []string{"janitor", "--once", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL,
-			"--probe-timeout", "100ms", "--cleanup-timeout", "100ms", "--orphan-age", "400ms"}, nil)
+			"--instance", d.instance, "--probe-timeout", "100ms", "--cleanup-timeout", "100ms", "--orphan-age", "400ms"}, nil)
 		if code != 0 {
 			t.Fatalf("janitor: exit %d\n%s", code, out)
 		}
