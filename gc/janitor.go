@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -112,6 +113,8 @@ func New(cfg Config) (*Janitor, error) {
 		return nil, errors.New("gc: Garden and Baggageclaim clients are required")
 	case cfg.OrphanAge <= 0:
 		return nil, fmt.Errorf("gc: orphan age must be positive, got %s", cfg.OrphanAge)
+	case cfg.OrphanAge > math.MaxInt64/OtherInstanceAgeFactor:
+		return nil, fmt.Errorf("gc: orphan age %s is too long: %d times it must fit in a time.Duration", cfg.OrphanAge, OtherInstanceAgeFactor)
 	case cfg.Interval < 0 || cfg.Concurrency < 0 || cfg.CallTimeout < 0:
 		return nil, errors.New("gc: interval, concurrency and call timeout must not be negative")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"strings"
@@ -330,6 +331,7 @@ func TestJanitorConfig(t *testing.T) {
 		{Baggageclaim: b, OrphanAge: time.Minute},
 		{Garden: g, Baggageclaim: b},
 		{Garden: g, Baggageclaim: b, OrphanAge: time.Minute, Concurrency: -1},
+		{Garden: g, Baggageclaim: b, OrphanAge: math.MaxInt64 / 5}, // 10 x would overflow
 	} {
 		if _, err := gc.New(cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)
