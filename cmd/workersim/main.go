@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
+	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
 	"github.com/deepprobe/deepprobe/workersim/runtimes"
 )
@@ -38,6 +39,12 @@ func run(args []string) error {
 	maxContainers := fs.Int("garden-max-containers", 0, "fail creates beyond this many containers (0: the runtime's default; -1: no limit)")
 	realLatency := fs.Bool("real-latency", false, "answer each call after the round trip recorded for the runtime")
 	reaperRace := fs.Int("garden-reaper-race-every", 0, "every Nth PUT grace_time triggers Garden's grace-time reaper race (0: never)")
+	createTime := fs.Duration("garden-create-time", 0, "time each container create takes in the runtime's create queue (default: the recorded time with --real-latency, else 0)")
+	destroyTime := fs.Duration("garden-destroy-time", 0, "time each container destroy takes in the runtime's destroy queue (default: the recorded time with --real-latency, else 0)")
+	load := fs.Int("garden-load", 0, "keep this many creates and destroys in flight from inside the simulator, as a busy worker's builds do (0: none)")
+	loadHold := fs.Duration("garden-load-hold", time.Second, "how long each --garden-load container lives before its destroy")
+	wedge := fs.Bool("garden-wedge", false, "start wedged: creates and destroys hang and nothing completes")
+	destroyStuck := fs.Bool("garden-destroy-stuck", false, "every DELETE answers 500 \"container already being destroyed\" and the container stays")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -68,8 +75,23 @@ func run(args []string) error {
 		return fmt.Errorf("--garden-listen: %w", err)
 	}
 	defer g.Close()
-	if err := g.SetBehaviour(gardensim.Behaviour{ReaperRaceEvery: *reaperRace}); err != nil {
+	if err := g.SetBehaviour(gardensim.Behaviour{ReaperRaceEvery: *reaperRace, Wedge: *wedge, DestroyStuck: *destroyStuck}); err != nil {
 		return fmt.Errorf("--garden-reaper-race-every: %w", err)
+	}
+	timings := g.Timings()
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "garden-create-time":
+			timings.Create = faults.Duration(*createTime)
+		case "garden-destroy-time":
+			timings.Destroy = faults.Duration(*destroyTime)
+		}
+	})
+	if err := g.SetTimings(timings); err != nil {
+		return fmt.Errorf("--garden-create-time, --garden-destroy-time: %w", err)
+	}
+	if err := g.SetLoad(gardensim.Load{InFlight: *load, Hold: faults.Duration(*loadHold)}); err != nil {
+		return fmt.Errorf("--garden-load, --garden-load-hold: %w", err)
 	}
 	b, err := baggageclaimsim.NewServer(baggageclaimsim.Config{Addr: *bcListen, StateDir: *stateDir, Logger: logger,
 		Runtime: *runtime, RealLatency: *realLatency})

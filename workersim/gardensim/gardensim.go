@@ -1,6 +1,7 @@
 package gardensim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,7 +35,8 @@ type Config struct {
 	Runtime string
 	// MaxContainers overrides the profile's container limit; negative means no limit.
 	MaxContainers int
-	// RealLatency delays every answer by the round trip recorded for the profile's route.
+	// RealLatency delays every answer by the round trip recorded for the profile's route;
+	// creates and destroys take the recorded time in their queue (see Timings).
 	RealLatency bool
 	// Logger receives a line per request and per reaped container; nil discards.
 	Logger *slog.Logger
@@ -59,6 +62,14 @@ type Behaviour struct {
 	// Process is how process runs end (Process* constants); ExitStatus goes with ProcessExit.
 	Process    string `json:"process,omitempty"`
 	ExitStatus int    `json:"exit_status,omitempty"`
+	// Wedge makes the runtime stop completing work: every create and destroy (the load's
+	// too) blocks, holding its queue, until Wedge is cleared or its caller goes away (then
+	// nothing was created or destroyed). Ping, list, properties and grace time still answer
+	// at once, as they do on a wedged containerd.
+	Wedge bool `json:"wedge,omitempty"`
+	// DestroyStuck makes every DELETE answer 500 "container already being destroyed" at once,
+	// forever; the container stays listed.
+	DestroyStuck bool `json:"destroy_stuck,omitempty"`
 }
 
 func (b Behaviour) validate() error {
@@ -84,7 +95,10 @@ type container struct {
 	rootfs     string
 	graceTime  time.Duration
 	reaper     *time.Timer
-	destroying bool
+	destroying bool // the reaper is removing it
+	// destroyQueued is true while a DELETE waits for its turn or works: a second DELETE
+	// meanwhile answers "already being destroyed", as Garden's server does.
+	destroyQueued bool
 }
 
 // Server is a running Garden simulator.
@@ -99,15 +113,28 @@ type Server struct {
 	maxContainers int
 	logger        *slog.Logger
 	srv           *simserver.Server
-	stop          chan struct{}
+	// ctx ends when the simulator closes; every wait in a handler or in the load ends with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   <-chan struct{}
+	// createQ and destroyQ serialise creates and destroys on profiles that do (nil otherwise).
+	createQ, destroyQ *fifo
+	// creating and destroying count the creates and destroys in progress: waiting for their
+	// turn, working, or held by a wedge.
+	creating, destroying atomic.Int64
 
 	mu         sync.Mutex
 	closed     bool
 	behaviour  Behaviour
+	changed    chan struct{} // closed and replaced whenever the behaviour changes
+	timings    Timings
 	graceCalls int
 	containers map[string]*container
 	nextHandle uint64
 	nextStream int
+
+	loadMu sync.Mutex
+	load   *loadRun
 }
 
 // NewServer starts a simulator.
@@ -124,8 +151,16 @@ func NewServer(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{Profile: profile, logger: logger, containers: map[string]*container{}, stop: make(chan struct{}),
+	s := &Server{Profile: profile, logger: logger, containers: map[string]*container{}, changed: make(chan struct{}),
 		maxContainers: profile.MaxContainers, nextHandle: uint64(time.Now().UnixNano()), nextStream: 1}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.stop = s.ctx.Done()
+	if profile.SerialCreates {
+		s.createQ = &fifo{}
+	}
+	if profile.SerialDestroys {
+		s.destroyQ = &fifo{}
+	}
 	switch {
 	case cfg.MaxContainers < 0:
 		s.maxContainers = 0
@@ -141,7 +176,12 @@ func NewServer(cfg Config) (*Server, error) {
 		},
 	})
 	if cfg.RealLatency {
-		s.Faults.SetBaseLatency(profile.Latency)
+		// Creates and destroys spend their recorded time in their queue, not before it.
+		base := maps.Clone(profile.Latency)
+		s.timings = Timings{Create: faults.Duration(base[garden.RouteCreate]), Destroy: faults.Duration(base[garden.RouteDestroy])}
+		delete(base, garden.RouteCreate)
+		delete(base, garden.RouteDestroy)
+		s.Faults.SetBaseLatency(base)
 	}
 	mux := routes.NewMux(garden.Routes, map[string]routes.HandlerFunc{
 		garden.RoutePing:       s.ping,
@@ -162,8 +202,16 @@ func NewServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the server and its reaper timers, and waits for every request to end.
+// Close stops the server, its load and its reaper timers, and waits for every request to end.
 func (s *Server) Close() {
+	s.cancel()
+	s.loadMu.Lock()
+	run := s.load
+	s.load = nil
+	s.loadMu.Unlock()
+	if run != nil {
+		run.stop(s)
+	}
 	s.mu.Lock()
 	s.closed = true
 	for _, c := range s.containers {
@@ -172,11 +220,11 @@ func (s *Server) Close() {
 		}
 	}
 	s.mu.Unlock()
-	close(s.stop)
 	s.srv.Close()
 }
 
-// SetBehaviour replaces the simulator's behaviour.
+// SetBehaviour replaces the simulator's behaviour; creates and destroys held by a Wedge
+// resume at once when it is cleared.
 func (s *Server) SetBehaviour(b Behaviour) error {
 	if err := b.validate(); err != nil {
 		return err
@@ -184,7 +232,16 @@ func (s *Server) SetBehaviour(b Behaviour) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.behaviour = b
+	close(s.changed)
+	s.changed = make(chan struct{})
 	return nil
+}
+
+// Behaviour returns the simulator's behaviour.
+func (s *Server) Behaviour() Behaviour {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.behaviour
 }
 
 // Handles returns the handles of every container, sorted.
@@ -208,21 +265,44 @@ func (s *Server) AdminHandler() http.Handler {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, out)
 	})
+	mux.HandleFunc("GET /behaviour", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Behaviour())
+	})
 	mux.HandleFunc("PUT /behaviour", func(w http.ResponseWriter, r *http.Request) {
 		var b Behaviour
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&b)
-		if err == nil {
-			err = s.SetBehaviour(b)
-		}
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "behaviour: " + err.Error()})
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		putJSON(w, r, "behaviour", &b, func() error { return s.SetBehaviour(b) })
+	})
+	mux.HandleFunc("GET /timings", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Timings())
+	})
+	mux.HandleFunc("PUT /timings", func(w http.ResponseWriter, r *http.Request) {
+		var t Timings
+		putJSON(w, r, "timings", &t, func() error { return s.SetTimings(t) })
+	})
+	mux.HandleFunc("GET /load", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.LoadStats())
+	})
+	mux.HandleFunc("PUT /load", func(w http.ResponseWriter, r *http.Request) {
+		var l Load
+		putJSON(w, r, "load", &l, func() error { return s.SetLoad(l) })
 	})
 	return mux
+}
+
+// putJSON decodes the admin request's body into v (unknown fields refused), applies it and
+// answers 204, or 400 with an error naming what.
+func putJSON(w http.ResponseWriter, r *http.Request, what string, v any, apply func() error) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		err = apply()
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": what + ": " + err.Error()})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -237,11 +317,35 @@ func writeError(w http.ResponseWriter, status int, body garden.ErrorBody) {
 
 // unknown answers a call on an unknown handle as the profile's runtime does.
 func (s *Server) unknown(w http.ResponseWriter, handle string) {
+	writeWorkError(w, s.unknownError(handle))
+}
+
+// unknownError is the profile's answer to a call on an unknown handle.
+func (s *Server) unknownError(handle string) *apiError {
 	body := garden.ErrorBody{Type: s.Profile.UnknownHandleType, Message: s.Profile.UnknownHandleMessage(handle)}
 	if s.Profile.UnknownHandleType != "" {
 		body.Handle = handle
 	}
-	writeError(w, s.Profile.UnknownHandleStatus, body)
+	return &apiError{s.Profile.UnknownHandleStatus, body}
+}
+
+// apiError is an answer of the simulated Garden server other than success.
+type apiError struct {
+	status int
+	body   garden.ErrorBody
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("garden %d: %s", e.status, e.body.Message) }
+
+// writeWorkError answers with err: the API's own error, or 500 when the caller went away or
+// the simulator is closing (nobody reads that answer).
+func writeWorkError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		writeError(w, ae.status, ae.body)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: err.Error()})
 }
 
 func (s *Server) notImplemented(w http.ResponseWriter) bool {
@@ -297,6 +401,29 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ routes.Params)
 		}
 	}
 
+	handle, err := s.createContainer(r.Context(), sp)
+	if err != nil {
+		writeWorkError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"Handle": handle})
+}
+
+// createContainer creates the container that sp describes, in the create queue.
+func (s *Server) createContainer(ctx context.Context, sp spec) (string, error) {
+	var handle string
+	var failed error
+	err := s.work(ctx, s.createQ, &s.creating, func(t Timings) time.Duration { return time.Duration(t.Create) }, func() {
+		handle, failed = s.addContainer(sp)
+	})
+	if err != nil {
+		return "", err
+	}
+	return handle, failed
+}
+
+// addContainer is the create's work once its turn has come.
+func (s *Server) addContainer(sp spec) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sp.Handle == "" {
@@ -305,16 +432,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ routes.Params)
 	}
 	old, exists := s.containers[sp.Handle]
 	if exists && s.Profile.DuplicateMessage != nil {
-		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: s.Profile.DuplicateMessage(sp.Handle)})
-		return
+		return "", &apiError{http.StatusInternalServerError, garden.ErrorBody{Message: s.Profile.DuplicateMessage(sp.Handle)}}
 	}
 	if !exists && s.maxContainers > 0 && len(s.containers) >= s.maxContainers {
 		msg := s.Profile.MaxContainersMessage
 		if msg == "" { // a limit set on a runtime that has none of its own
 			msg = "max containers reached"
 		}
-		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: msg})
-		return
+		return "", &apiError{http.StatusInternalServerError, garden.ErrorBody{Message: msg}}
 	}
 	if exists && old.reaper != nil {
 		old.reaper.Stop()
@@ -328,7 +453,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ routes.Params)
 	if s.Profile.HonourSpecGraceTime && sp.GraceTime > 0 {
 		s.armLocked(c, time.Duration(sp.GraceTime))
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"Handle": sp.Handle})
+	return sp.Handle, nil
 }
 
 // armLocked (re)starts c's reaper with graceTime; s.mu must be held.
@@ -372,7 +497,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ routes.Params) {
 	s.mu.Lock()
 	handles := []string{}
 	for h, c := range s.containers {
-		if matches(c.properties, q) {
+		if matches(c.properties, q, s.Profile.ListFiltersOR) {
 			handles = append(handles, h)
 		}
 	}
@@ -381,16 +506,23 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ routes.Params) {
 	writeJSON(w, http.StatusOK, map[string][]string{"Handles": handles})
 }
 
-// matches reports whether props has every queried property, using the first value of a
-// repeated key as Garden does.
-func matches(props map[string]string, q map[string][]string) bool {
+// matches reports whether props has every queried property (or, with or, any of them), using
+// the first value of a repeated key as Garden does. No filter matches every container.
+func matches(props map[string]string, q map[string][]string, or bool) bool {
+	if len(q) == 0 {
+		return true
+	}
 	for k, vs := range q {
 		v, ok := props[k]
-		if !ok || v != vs[0] {
+		hit := ok && v == vs[0]
+		if hit && or {
+			return true
+		}
+		if !hit && !or {
 			return false
 		}
 	}
-	return true
+	return !or
 }
 
 // lookup finds a container and restarts its countdown, or answers as for an unknown handle.
@@ -462,22 +594,46 @@ func (s *Server) setGraceTime(w http.ResponseWriter, r *http.Request, p routes.P
 }
 
 func (s *Server) destroy(w http.ResponseWriter, r *http.Request, p routes.Params) {
+	if err := s.destroyContainer(r.Context(), p["handle"]); err != nil {
+		writeWorkError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// beingDestroyed is Garden's answer to a DELETE while the container is being destroyed.
+var beingDestroyed = &apiError{http.StatusInternalServerError, garden.ErrorBody{Message: "container already being destroyed"}}
+
+// destroyContainer destroys the container, in the destroy queue.
+func (s *Server) destroyContainer(ctx context.Context, handle string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.containers[p["handle"]]
+	c, ok := s.containers[handle]
 	switch {
 	case !ok:
-		s.unknown(w, p["handle"])
-		return
-	case c.destroying:
-		writeError(w, http.StatusInternalServerError, garden.ErrorBody{Message: "container already being destroyed"})
-		return
+		s.mu.Unlock()
+		return s.unknownError(handle)
+	case c.destroying || c.destroyQueued || s.behaviour.DestroyStuck:
+		s.mu.Unlock()
+		return beingDestroyed
 	}
-	if c.reaper != nil {
-		c.reaper.Stop()
+	c.destroyQueued = true
+	s.mu.Unlock()
+	err := s.work(ctx, s.destroyQ, &s.destroying, func(t Timings) time.Duration { return time.Duration(t.Destroy) }, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.containers[handle] == c {
+			if c.reaper != nil {
+				c.reaper.Stop()
+			}
+			delete(s.containers, handle)
+		}
+	})
+	if err != nil {
+		s.mu.Lock()
+		c.destroyQueued = false
+		s.mu.Unlock()
 	}
-	delete(s.containers, c.handle)
-	writeJSON(w, http.StatusOK, struct{}{})
+	return err
 }
 
 // processSpec is the process-run body as the server reads it.

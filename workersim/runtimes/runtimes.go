@@ -37,6 +37,19 @@ type Profile struct {
 	HonourSpecGraceTime bool
 	// GraceTimeProperty, when set, is the property the PUT grace_time shows up as.
 	GraceTimeProperty string
+	// GraceTimeFromProperty is true when the reaper reads the grace time from the property
+	// GraceTimeProperty alone (containerd's GraceTime()): a create whose spec carries the
+	// property is armed at once, and the grace-time reaper race can only hit a container
+	// created without it.
+	GraceTimeFromProperty bool
+	// ListFiltersOR is true when a list filter with several properties lists the containers
+	// that match any of them (containerd: one containerd filter per property); otherwise a
+	// container must match all of them.
+	ListFiltersOR bool
+	// SerialCreates is true when container creates are served one at a time, in the order they
+	// arrived (containerd's create lock); SerialDestroys the same for destroys.
+	SerialCreates  bool
+	SerialDestroys bool
 	// RequireRootFSEtc is true when a raw:// rootfs without etc/ fails the create.
 	RequireRootFSEtc bool
 	// MaxContainers is the default container limit (0: none); MaxContainersMessage the 500
@@ -65,9 +78,13 @@ var Profiles = []Profile{
 		DuplicateMessage: func(h string) string {
 			return fmt.Sprintf("new container: container %q: already exists", h)
 		},
-		GraceTimeProperty:    "garden.grace-time",
-		MaxContainers:        250,
-		MaxContainersMessage: "new container: checking container capacity: max containers reached",
+		GraceTimeProperty:     "garden.grace-time",
+		GraceTimeFromProperty: true,
+		ListFiltersOR:         true,
+		SerialCreates:         true,
+		SerialDestroys:        true,
+		MaxContainers:         250,
+		MaxContainersMessage:  "new container: checking container capacity: max containers reached",
 		ExecFailedMessage: func(p string) string {
 			return fmt.Sprintf("proc start: OCI runtime exec failed: exec failed: unable to start container process: exec: %q: stat %s: no such file or directory: unknown", p, p)
 		},
