@@ -291,3 +291,29 @@ func TestAdminKnobs(t *testing.T) {
 		t.Errorf("GET /load = %v", st)
 	}
 }
+
+// TestDestroyStuck: every DELETE answers Garden's concurrent-destroy error and the container
+// stays, until the behaviour is cleared.
+func TestDestroyStuck(t *testing.T) {
+	sim, c := start(t, gardensim.Config{})
+	ctx := context.Background()
+	if _, err := c.Create(ctx, garden.Spec{Handle: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = sim.SetBehaviour(gardensim.Behaviour{DestroyStuck: true})
+	for range 3 {
+		if err := c.Destroy(ctx, "a"); !errors.Is(err, garden.ErrBeingDestroyed) {
+			t.Fatalf("destroy: err = %v, want being destroyed", err)
+		}
+	}
+	if got := list(t, c); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("listed %v, want the stuck container", got)
+	}
+	if err := c.Destroy(ctx, "nope"); !errors.Is(err, garden.ErrNotFound) {
+		t.Errorf("destroy of an unknown handle: err = %v, want not found", err)
+	}
+	_ = sim.SetBehaviour(gardensim.Behaviour{})
+	if err := c.Destroy(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+}
