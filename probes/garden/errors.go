@@ -91,8 +91,10 @@ func notFound(e *Error) bool {
 	return m != nil && e.Requested != "" && m[1] == e.Requested
 }
 
+// beingDestroyed is Garden's own concurrent-destroy answer: a 500 with no error type (a typed
+// 500 carrying the same text is some other error, and stays a failure).
 func beingDestroyed(e *Error) bool {
-	return e.StatusCode == http.StatusInternalServerError && e.Message == msgBeingDestroyed
+	return e.StatusCode == http.StatusInternalServerError && e.Type == "" && e.Message == msgBeingDestroyed
 }
 
 func invalid(route, field, reason string) error { return wire.Invalid(api.Name, route, field, reason) }
