@@ -2,13 +2,17 @@ package workersim_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -29,6 +33,8 @@ type worker struct {
 	// rootfsEtc makes the etc/ of every raw:// rootfs a create names, as it existed on the
 	// recorded machine (houdini needs it).
 	rootfsEtc bool
+	// extra are more old, new pairs to replace in requests and recorded answers.
+	extra []string
 }
 
 var rootfsPattern = regexp.MustCompile(`"rootfs":"raw://([^"]+)"`)
@@ -56,7 +62,11 @@ func startWorker(t *testing.T, recordedState string, ports map[string]gardensim.
 }
 
 func (w *worker) rewrite(b []byte) []byte {
-	return bytes.ReplaceAll(b, []byte(w.recorded), []byte(w.state))
+	b = bytes.ReplaceAll(b, []byte(w.recorded), []byte(w.state))
+	for i := 0; i+1 < len(w.extra); i += 2 {
+		b = bytes.ReplaceAll(b, []byte(w.extra[i]), []byte(w.extra[i+1]))
+	}
+	return b
 }
 
 // replay sends each step to its simulator and compares status, Content-Type and body byte for
@@ -163,6 +173,49 @@ func TestContainerdReaperRace(t *testing.T) {
 	}
 	w := &worker{byPort: map[string]string{"7777": g.URL}, recorded: "/opt/concourse", state: "/opt/concourse"}
 	w.replay(t, "ctrd-39-race-create", "ctrd-40-race-set-grace-time", "ctrd-41-destroy-concurrent")
+}
+
+// TestContainerdListFiltersOR replays ctrd-48..54: containerd lists a container that matches
+// any of the filter's properties.
+func TestContainerdListFiltersOR(t *testing.T) {
+	w := startWorker(t, "/opt/concourse/c", map[string]gardensim.Config{"7777": {Runtime: "containerd"}}, "7788")
+	w.replay(t, "ctrd-48-bc-create-empty-or-target", "ctrd-49-create-or-target", "ctrd-50-list-two-props-second-wrong",
+		"ctrd-51-list-two-props-first-wrong", "ctrd-52-list-two-props-both-wrong", "ctrd-53-destroy-or-target",
+		"ctrd-54-bc-destroy-or-target")
+}
+
+// TestContainerdGraceTimeProperty replays ctrd-55..59: a container created with the property
+// garden.grace-time is armed by it alone, and reaped with no PUT. The recorded 3 s grace time
+// is replayed as 1 s (the same length of text), and the load generator's container that ctrd-58
+// lists is made first.
+func TestContainerdGraceTimeProperty(t *testing.T) {
+	g, err := gardensim.NewServer(gardensim.Config{Runtime: "containerd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	state := t.TempDir()
+	b, err := baggageclaimsim.NewServer(baggageclaimsim.Config{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, _ := garden.NewClient(g.URL, &http.Client{})
+	ctx := context.Background()
+	if _, err := c.Create(ctx, garden.Spec{Handle: "health-check-2929e713-b576-4f94-9875-372a02af2ac9",
+		Properties: map[string]string{"deepprobe.health_check": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	w := &worker{byPort: map[string]string{"7777": g.URL, "7788": b.URL}, recorded: "/opt/concourse/c", state: state,
+		extra: []string{"3000000000", "1000000000"}}
+	w.replay(t, "ctrd-55-bc-create-empty-grace-prop", "ctrd-56-create-with-grace-time-property", "ctrd-57-properties-grace-time-property")
+	const reaped = "health-check-0efe90bb-6f83-4403-a205-53f4b6f3903c"
+	for deadline := time.Now().Add(10 * time.Second); slices.Contains(g.Handles(), reaped); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the container armed by its property alone was not reaped")
+		}
+	}
+	w.replay(t, "ctrd-58-list-after-grace-property-expired", "ctrd-59-bc-destroy-grace-prop-volume")
 }
 
 // TestHoudiniCaptures replays the houdini exchanges: the rootfs needs etc/, stream-in gives it

@@ -57,7 +57,9 @@ type Behaviour struct {
 	// ReaperRaceEvery makes every Nth PUT grace_time arm the reaper with no countdown, as
 	// Garden's grace-time reaper race does on containerd: the container is destroyed a few
 	// milliseconds later, and a DELETE meanwhile answers 500 "container already being
-	// destroyed". 0 disables it.
+	// destroyed". As on containerd, a container whose create carried the grace-time property
+	// (runtimes.Profile.GraceTimeFromProperty) cannot race, and its PUTs are not counted.
+	// 0 disables it.
 	ReaperRaceEvery int `json:"reaper_race_every,omitempty"`
 	// Process is how process runs end (Process* constants); ExitStatus goes with ProcessExit.
 	Process    string `json:"process,omitempty"`
@@ -96,6 +98,9 @@ type container struct {
 	graceTime  time.Duration
 	reaper     *time.Timer
 	destroying bool // the reaper is removing it
+	// graceAtCreate is true when the create armed the reaper from the grace-time property,
+	// which closes the reaper race.
+	graceAtCreate bool
 	// destroyQueued is true while a DELETE waits for its turn or works: a second DELETE
 	// meanwhile answers "already being destroyed", as Garden's server does.
 	destroyQueued bool
@@ -453,6 +458,12 @@ func (s *Server) addContainer(sp spec) (string, error) {
 	if s.Profile.HonourSpecGraceTime && sp.GraceTime > 0 {
 		s.armLocked(c, time.Duration(sp.GraceTime))
 	}
+	if s.Profile.GraceTimeFromProperty {
+		if ns, err := strconv.ParseInt(props[s.Profile.GraceTimeProperty], 10, 64); err == nil && ns > 0 {
+			c.graceAtCreate = true
+			s.armLocked(c, time.Duration(ns))
+		}
+	}
 	return sp.Handle, nil
 }
 
@@ -579,8 +590,13 @@ func (s *Server) setGraceTime(w http.ResponseWriter, r *http.Request, p routes.P
 	if s.Profile.GraceTimeProperty != "" {
 		c.properties[s.Profile.GraceTimeProperty] = strconv.FormatInt(ns, 10)
 	}
-	s.graceCalls++
-	if n := s.behaviour.ReaperRaceEvery; n > 0 && s.graceCalls%n == 0 {
+	// Garden's server reads the backend's grace time twice as it starts tracking a container;
+	// on containerd both reads agree when the property was there from the create.
+	canRace := !(s.Profile.GraceTimeFromProperty && c.graceAtCreate)
+	if canRace {
+		s.graceCalls++
+	}
+	if n := s.behaviour.ReaperRaceEvery; canRace && n > 0 && s.graceCalls%n == 0 {
 		// The reaper was armed with no countdown: it is destroying the container now.
 		c.destroying = true
 		if c.reaper != nil {

@@ -242,3 +242,85 @@ func TestSimulatorReaperRace(t *testing.T) {
 		waitGone(t, c, h)
 	}
 }
+
+// TestReaperRaceNeedsTheMissingProperty: on containerd the race hits only containers created
+// without the grace-time property; with it, every create is armed at once and no PUT races.
+func TestReaperRaceNeedsTheMissingProperty(t *testing.T) {
+	sim, err := gardensim.NewServer(gardensim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if err := sim.SetBehaviour(gardensim.Behaviour{ReaperRaceEvery: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := garden.NewClient(sim.URL, &http.Client{})
+	ctx := context.Background()
+	for i := range 20 {
+		h := fmt.Sprintf("with%d", i)
+		props := map[string]string{sim.Profile.GraceTimeProperty: "60000000000"}
+		if _, err := c.Create(ctx, garden.Spec{Handle: h, GraceTime: time.Minute, Properties: props}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetGraceTime(ctx, h, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Destroy(ctx, h); err != nil {
+			t.Fatalf("destroy of a container created with the property: %v (raced)", err)
+		}
+	}
+	if _, err := c.Create(ctx, garden.Spec{Handle: "without", GraceTime: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetGraceTime(ctx, "without", time.Minute)
+	if err := c.Destroy(ctx, "without"); !errors.Is(err, garden.ErrBeingDestroyed) {
+		t.Errorf("destroy of a container created without the property: err = %v, want the race", err)
+	}
+	waitGone(t, c, "without")
+}
+
+// TestListFilters: several properties in one filter are ORed where the profile says so,
+// ANDed elsewhere; no filter lists everything.
+func TestListFilters(t *testing.T) {
+	for _, p := range runtimes.Profiles {
+		t.Run(p.Name, func(t *testing.T) {
+			sim, err := gardensim.NewServer(gardensim.Config{Runtime: p.Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sim.Close()
+			c, _ := garden.NewClient(sim.URL, &http.Client{})
+			ctx := context.Background()
+			if _, err := c.Create(ctx, garden.Spec{Handle: "t", Properties: map[string]string{"a.x": "1", "b.y": "2"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Create(ctx, garden.Spec{Handle: "u"}); err != nil {
+				t.Fatal(err)
+			}
+			tests := []struct {
+				filter   map[string]string
+				and, or_ []string
+			}{
+				{nil, []string{"t", "u"}, []string{"t", "u"}},
+				{map[string]string{"a.x": "1", "b.y": "2"}, []string{"t"}, []string{"t"}},
+				{map[string]string{"a.x": "1", "b.y": "3"}, []string{}, []string{"t"}},
+				{map[string]string{"a.x": "9", "b.y": "2"}, []string{}, []string{"t"}},
+				{map[string]string{"a.x": "1", "c.z": "1"}, []string{}, []string{"t"}},
+				{map[string]string{"a.x": "9", "b.y": "9"}, []string{}, []string{}},
+			}
+			for _, tt := range tests {
+				got, err := c.List(ctx, tt.filter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tt.and
+				if p.ListFiltersOR {
+					want = tt.or_
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("list(%v) = %v, want %v", tt.filter, got, want)
+				}
+			}
+		})
+	}
+}
