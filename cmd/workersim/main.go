@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
+	"github.com/deepprobe/deepprobe/workersim/concoursegc"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
 	"github.com/deepprobe/deepprobe/workersim/runtimes"
@@ -45,6 +46,8 @@ func run(args []string) error {
 	loadHold := fs.Duration("garden-load-hold", time.Second, "how long each --garden-load container lives before its destroy")
 	wedge := fs.Bool("garden-wedge", false, "start wedged: creates and destroys hang and nothing completes")
 	destroyStuck := fs.Bool("garden-destroy-stuck", false, "every DELETE answers 500 \"container already being destroyed\" and the container stays")
+	gcInterval := fs.Duration("gc-interval", 0, "sweep like a Concourse web node's garbage collector every this long: destroy every container and volume the load does not own (0: never)")
+	gcDelay := fs.Duration("gc-delay", 5*time.Millisecond, "time between a sweep's lists and its destroys")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -100,6 +103,14 @@ func run(args []string) error {
 	}
 	defer b.Close()
 
+	sweeper, err := concoursegc.Start(concoursegc.Config{GardenURL: g.URL, BaggageclaimURL: b.URL, Logger: logger,
+		Schedule:        concoursegc.Schedule{Interval: faults.Duration(*gcInterval), Delay: faults.Duration(*gcDelay)},
+		KnownContainers: g.LoadHandle})
+	if err != nil {
+		return fmt.Errorf("--gc-interval, --gc-delay: %w", err)
+	}
+	defer sweeper.Close()
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -115,6 +126,7 @@ func run(args []string) error {
 		mux := http.NewServeMux()
 		mux.Handle("/garden/", http.StripPrefix("/garden", g.AdminHandler()))
 		mux.Handle("/baggageclaim/", http.StripPrefix("/baggageclaim", b.AdminHandler()))
+		mux.Handle("/gc", sweeper.AdminHandler())
 		admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { adminDone <- admin.Serve(ln) }()
 		adminURL = "http://" + ln.Addr().String()
