@@ -189,12 +189,32 @@ func MarkdownTable() string {
 			}
 			return "500 `" + p.DuplicateMessage("<h>") + "`"
 		}, "a fresh UUID handle every workload; never reuses one"},
-		{"grace time in the create spec", func(p Profile) string {
-			if p.HonourSpecGraceTime {
-				return "honoured"
+		{"grace time", func(p Profile) string {
+			switch {
+			case p.HonourSpecGraceTime:
+				return "the spec's `grace_time` arms the reaper"
+			case p.GraceTimeFromProperty:
+				return "spec field ignored; the reaper reads only the property `" + p.GraceTimeProperty +
+					"` (nanoseconds), set at create or by the PUT (`GraceTime()`, `worker/runtime/backend.go`); created without it, a container can be reaped at once when the PUT lands between Garden's two reads"
 			}
-			return "ignored"
-		}, "sends it in the spec **and** by `PUT .../grace_time`"},
+			return "spec field ignored; only the PUT arms the reaper"
+		}, "sends the spec field, the property `garden.grace-time` and the PUT"},
+		{"creates while others are in progress", func(p Profile) string {
+			if !p.SerialCreates {
+				return "no create queue recorded (the simulator overlaps creates)"
+			}
+			s := "one at a time, in arrival order (`createLock` in `worker/runtime/backend.go`, a FIFO semaphore in `timeout_lock.go`, on when a container limit is set, as by default); Concourse waits up to 5 min for one"
+			if p.SerialDestroys {
+				s += "; destroys take no lock but queue too (measured)"
+			}
+			return s + "; a list call takes no lock and answers in milliseconds while creates queue"
+		}, "watches lists for others' progress while one of its stages is slow"},
+		{"list filter with two properties", func(p Profile) string {
+			if p.ListFiltersOR {
+				return "ORed: lists what matches any (one containerd filter per property: `propertiesToFilterList`, `worker/runtime/properties.go`)"
+			}
+			return "ANDed: lists what matches all"
+		}, "filters on one property, checks the rest client-side"},
 		{"rootfs `raw://` empty volume", func(p Profile) string {
 			if p.RequireRootFSEtc {
 				return "500 `.../etc/resolv.conf: no such file or directory`"
