@@ -11,7 +11,7 @@ DIST := dist
 BIN := bin
 LISTEN ?= 127.0.0.1:8889
 
-.PHONY: build test test-short run vet fmt-check bench bench-quick release image clean
+.PHONY: build test test-short run vet fmt-check bench bench-quick release image prometheus-rules kube-prometheus clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
@@ -67,6 +67,20 @@ release:
 # The release image, built from source with the same version and commit as `make build`.
 image:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(VERSION) .
+
+# The alert rules for a scrape job of another name, for plain Prometheus and as a PrometheusRule
+# (PROMRULE_FLAGS: -namespace NS, -label release=NAME for kube-prometheus-stack's ruleSelector).
+PROMETHEUS_JOB ?= deepprobe
+PROMRULE_FLAGS ?=
+prometheus-rules:
+	mkdir -p $(BIN)
+	$(GO) run ./integration/cmd/promrule -format rules -job '$(PROMETHEUS_JOB)' < deploy/prometheus/deepprobe-rules.yml > $(BIN)/deepprobe-rules.yml
+	$(GO) run ./integration/cmd/promrule -format prometheusrule -job '$(PROMETHEUS_JOB)' $(PROMRULE_FLAGS) < deploy/prometheus/deepprobe-rules.yml > $(BIN)/deepprobe-prometheusrule.yaml
+	@echo "wrote $(BIN)/deepprobe-rules.yml and $(BIN)/deepprobe-prometheusrule.yaml for job $(PROMETHEUS_JOB)"
+
+# Regenerates the shipped PrometheusRule from the rules file (make test checks that it is current).
+kube-prometheus:
+	$(GO) run ./integration/cmd/promrule < deploy/prometheus/deepprobe-rules.yml > deploy/kube-prometheus/deepprobe-prometheusrule.yaml
 
 clean:
 	rm -rf $(BIN) $(DIST)

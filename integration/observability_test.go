@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,7 +16,15 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"github.com/deepprobe/deepprobe/internal/cli"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/server"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 )
 
@@ -109,6 +118,22 @@ func TestPrometheusRules(t *testing.T) {
 			t.Errorf("alert %s has %d test cases, want a firing and a silent one", a[1], n)
 		}
 	}
+	// Every alert names the worker as an operator knows it (--worker-name), not the scrape
+	// address.
+	var file ruleFile
+	if err := yaml.UnmarshalStrict(rules, &file); err != nil {
+		t.Fatalf("strict decoding of the rules: %v", err)
+	}
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			if !strings.Contains(r.Expr, "group_left (worker)") || !strings.Contains(r.Expr, "deepprobe_worker_info") {
+				t.Errorf("alert %s does not join deepprobe_worker_info for the worker label", r.Alert)
+			}
+			if !strings.Contains(r.Annotations["summary"], "$labels.worker") {
+				t.Errorf("alert %s's summary does not name the worker: %q", r.Alert, r.Annotations["summary"])
+			}
+		}
+	}
 	checkSeriesExported(t, "deepprobe-rules.yml", string(rules))
 }
 
@@ -122,7 +147,12 @@ func TestGrafanaDashboard(t *testing.T) {
 	var dash struct {
 		Title  string `json:"title"`
 		Panels []struct {
-			Title   string `json:"title"`
+			Title       string `json:"title"`
+			FieldConfig struct {
+				Defaults struct {
+					Unit string `json:"unit"`
+				} `json:"defaults"`
+			} `json:"fieldConfig"`
 			Targets []struct {
 				Expr string `json:"expr"`
 			} `json:"targets"`
@@ -139,8 +169,16 @@ func TestGrafanaDashboard(t *testing.T) {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 		for j, target := range p.Targets {
+			// Workers are chosen and named by --worker-name, joined from deepprobe_worker_info.
+			if !strings.Contains(target.Expr, `group_left (worker) deepprobe_worker_info{worker=~"$worker"}`) {
+				t.Errorf("panel %q: query %q does not select workers by deepprobe_worker_info{worker}", p.Title, target.Expr)
+			}
+			// Grafana's date units read milliseconds; deepprobe's timestamps are seconds.
+			if strings.HasPrefix(p.FieldConfig.Defaults.Unit, "dateTime") && !strings.Contains(target.Expr, "* 1000") {
+				t.Errorf("panel %q shows seconds with the date unit %s, which reads milliseconds", p.Title, p.FieldConfig.Defaults.Unit)
+			}
 			// Grafana's variables, as Grafana substitutes them.
-			e := strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*").Replace(target.Expr)
+			e := strings.NewReplacer("$__rate_interval", "5m", "$worker", ".*").Replace(target.Expr)
 			exprs = append(exprs, e)
 			b, _ := json.Marshal(e)
 			fmt.Fprintf(&rules, "      - record: dashboard:panel%d:query%d\n        expr: %s\n", i, j, b)
@@ -276,4 +314,213 @@ func TestJSONLogs(t *testing.T) {
 		t.Errorf("recovery line: failing_for_s %v", l["failing_for_s"])
 	}
 	find("deepprobe: terminated")
+}
+
+// ruleFile is a Prometheus rules file, and a PrometheusRule's spec.
+type ruleFile struct {
+	Groups []struct {
+		Name     string `json:"name"`
+		Interval string `json:"interval,omitempty"`
+		Rules    []struct {
+			Alert       string            `json:"alert,omitempty"`
+			Record      string            `json:"record,omitempty"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for,omitempty"`
+			Labels      map[string]string `json:"labels,omitempty"`
+			Annotations map[string]string `json:"annotations,omitempty"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
+// The Prometheus Operator's objects (monitoring.coreos.com/v1), as far as deepprobe writes them;
+// strict decoding into these catches a misspelt field, which the operator would drop silently.
+type (
+	prometheusRule struct {
+		metav1.TypeMeta `json:",inline"`
+		Metadata        metav1.ObjectMeta `json:"metadata"`
+		Spec            ruleFile          `json:"spec"`
+	}
+	podMonitor struct {
+		metav1.TypeMeta `json:",inline"`
+		Metadata        metav1.ObjectMeta `json:"metadata"`
+		Spec            struct {
+			JobLabel            string               `json:"jobLabel,omitempty"`
+			Selector            metav1.LabelSelector `json:"selector"`
+			NamespaceSelector   *struct{}            `json:"namespaceSelector,omitempty"`
+			PodMetricsEndpoints []struct {
+				Port          string `json:"port"`
+				Path          string `json:"path"`
+				Interval      string `json:"interval,omitempty"`
+				ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
+				Relabelings   []struct {
+					SourceLabels []string `json:"sourceLabels,omitempty"`
+					TargetLabel  string   `json:"targetLabel,omitempty"`
+					Regex        string   `json:"regex,omitempty"`
+					Replacement  string   `json:"replacement,omitempty"`
+					Action       string   `json:"action,omitempty"`
+				} `json:"relabelings,omitempty"`
+			} `json:"podMetricsEndpoints"`
+		} `json:"spec"`
+	}
+)
+
+const kubePrometheus = "../deploy/kube-prometheus"
+
+// TestKubePrometheus: the PrometheusRule is the tested rules file, generated and current; the
+// PodMonitor scrapes the sidecar's /metrics (open, on the port the sidecar declares) of the
+// StatefulSet's pods, under the job the rules watch; both decode strictly.
+func TestKubePrometheus(t *testing.T) {
+	gen := exec.Command("go", "run", "./cmd/promrule")
+	rulesFile, err := os.Open("../deploy/prometheus/deepprobe-rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rulesFile.Close()
+	gen.Stdin = rulesFile
+	generated, err := gen.Output()
+	if err != nil {
+		t.Fatalf("promrule: %v", err)
+	}
+	shipped, err := os.ReadFile(filepath.Join(kubePrometheus, "deepprobe-prometheusrule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(generated) != string(shipped) {
+		t.Errorf("deploy/kube-prometheus/deepprobe-prometheusrule.yaml is not what the rules file generates: run make kube-prometheus")
+	}
+	var pr prometheusRule
+	if err := yaml.UnmarshalStrict(shipped, &pr); err != nil {
+		t.Fatalf("PrometheusRule: strict decoding: %v", err)
+	}
+	if pr.APIVersion != "monitoring.coreos.com/v1" || pr.Kind != "PrometheusRule" || pr.Metadata.Name == "" {
+		t.Errorf("PrometheusRule: %s %s %q", pr.APIVersion, pr.Kind, pr.Metadata.Name)
+	}
+	if pr.Metadata.Labels["prometheus"] != "k8s" || pr.Metadata.Labels["role"] != "alert-rules" {
+		t.Errorf("PrometheusRule labels %v: kube-prometheus selects prometheus=k8s, role=alert-rules", pr.Metadata.Labels)
+	}
+	b, _ := os.ReadFile("../deploy/prometheus/deepprobe-rules.yml")
+	var tested ruleFile
+	if err := yaml.UnmarshalStrict(b, &tested); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(pr.Spec, tested) {
+		t.Errorf("the PrometheusRule's groups differ from the tested rules file")
+	}
+
+	b, err = os.ReadFile(filepath.Join(kubePrometheus, "deepprobe-podmonitor.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pm podMonitor
+	if err := yaml.UnmarshalStrict(b, &pm); err != nil {
+		t.Fatalf("PodMonitor: strict decoding: %v", err)
+	}
+	if pm.APIVersion != "monitoring.coreos.com/v1" || pm.Kind != "PodMonitor" || len(pm.Spec.PodMetricsEndpoints) != 1 {
+		t.Fatalf("PodMonitor: %s %s with %d endpoints", pm.APIVersion, pm.Kind, len(pm.Spec.PodMetricsEndpoints))
+	}
+	var sts appsv1.StatefulSet
+	b, _ = os.ReadFile("../deploy/kubernetes/worker-statefulset.yaml")
+	if err := yaml.UnmarshalStrict(b, &sts); err != nil {
+		t.Fatal(err)
+	}
+	selector, err := metav1.LabelSelectorAsSelector(&pm.Spec.Selector)
+	if err != nil || !selector.Matches(labels.Set(sts.Spec.Template.Labels)) {
+		t.Errorf("PodMonitor selector %v does not select the worker pods %v (%v)", pm.Spec.Selector, sts.Spec.Template.Labels, err)
+	}
+	ep := pm.Spec.PodMetricsEndpoints[0]
+	if ep.Path != server.PathMetrics {
+		t.Errorf("PodMonitor path %q", ep.Path)
+	}
+	var sidecar *corev1.Container
+	for i, c := range sts.Spec.Template.Spec.Containers {
+		if c.Name == "deepprobe" {
+			sidecar = &sts.Spec.Template.Spec.Containers[i]
+		}
+	}
+	if sidecar == nil {
+		t.Fatal("no deepprobe container in the StatefulSet")
+	}
+	cfg, err := cli.ParseServe(sidecar.Args[1:], func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := -1
+	for _, p := range sidecar.Ports {
+		if p.Name == ep.Port {
+			port = int(p.ContainerPort)
+		}
+	}
+	if port != int(listenPort(t, cfg.Listen)) {
+		t.Errorf("PodMonitor port %q is %d in the sidecar, which listens on %s", ep.Port, port, cfg.Listen)
+	}
+	if cfg.AuthTokenFile != "" && !cfg.AuthExemptShallow {
+		t.Error("the sidecar wants a token on /metrics, which the PodMonitor does not send")
+	}
+	job := ""
+	for _, r := range ep.Relabelings {
+		if r.TargetLabel == "job" && (r.Action == "" || r.Action == "replace") {
+			job = r.Replacement
+		}
+	}
+	if want := `up{job="` + job + `"}`; job == "" || !strings.Contains(string(shipped), want) {
+		t.Errorf("the PodMonitor's job %q is not the one the rules watch (%s)", job, want)
+	}
+}
+
+// TestRulesForAnotherJob: the documented way to name another scrape job generates rules that
+// watch it and pass promtool's checks.
+func TestRulesForAnotherJob(t *testing.T) {
+	tool := promtool(t)
+	bin := t.TempDir()
+	out, err := exec.Command("make", "-C", "..", "prometheus-rules", "BIN="+bin, "PROMETHEUS_JOB=monitoring/deepprobe").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make prometheus-rules: %v\n%s", err, out)
+	}
+	rules, _ := os.ReadFile(filepath.Join(bin, "deepprobe-rules.yml"))
+	if !strings.Contains(string(rules), `up{job="monitoring/deepprobe"}`) || strings.Contains(string(rules), `job="deepprobe"`) {
+		t.Errorf("the rules do not watch job monitoring/deepprobe:\n%s", rules)
+	}
+	if out, err := exec.Command(tool, "check", "rules", filepath.Join(bin, "deepprobe-rules.yml")).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+	var pr prometheusRule
+	b, _ := os.ReadFile(filepath.Join(bin, "deepprobe-prometheusrule.yaml"))
+	if err := yaml.UnmarshalStrict(b, &pr); err != nil || pr.Kind != "PrometheusRule" {
+		t.Errorf("PrometheusRule: %v %q", err, pr.Kind)
+	}
+}
+
+// TestWorkerNameInEveryDeployment: the manifests give --worker-name the pod's name (downward
+// API), BOSH the instance's name.
+func TestWorkerNameInEveryDeployment(t *testing.T) {
+	for name, pod := range map[string]corev1.PodSpec{"manifest": manifestPod(t), "helm values": helmPod(t)} {
+		for _, c := range pod.Containers {
+			if c.Name != "deepprobe" {
+				continue
+			}
+			if !slices.Contains(c.Args, "--worker-name=$(POD_NAME)") {
+				t.Errorf("%s: the sidecar's args lack --worker-name=$(POD_NAME): %v", name, c.Args)
+			}
+			found := false
+			for _, e := range c.Env {
+				found = found || (e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name")
+			}
+			if !found {
+				t.Errorf("%s: the sidecar has no POD_NAME from the downward API's metadata.name", name)
+			}
+		}
+	}
+	t.Run("BOSH", func(t *testing.T) {
+		for _, tt := range []struct {
+			overrides map[string]any
+			want      string
+		}{
+			{nil, "--worker-name=worker/6a1b2c3d-0000-4000-8000-000000000001"},
+			{map[string]any{"deepprobe.worker_name": "ci-worker-7"}, "--worker-name=ci-worker-7"},
+		} {
+			if got := renderBOSH(t, "bpm.yml.erb", tt.overrides); !strings.Contains(got, "- "+tt.want+"\n") {
+				t.Errorf("BOSH %v: the args lack %s:\n%s", tt.overrides, tt.want, got)
+			}
+		}
+	})
 }

@@ -4,10 +4,14 @@ require 'erb'
 require 'json'
 require 'yaml'
 
-spec = YAML.load_file(ARGV[0])
+job_spec = YAML.load_file(ARGV[0])
 props = {}
-spec.fetch('properties').each { |name, def_| props[name] = def_['default'] }
+job_spec.fetch('properties').each { |name, def_| props[name] = def_['default'] }
 props.merge!(JSON.parse(ARGV[1]) || {})
+
+# spec: the instance the director renders for (a fixed one here).
+BoshSpec = Struct.new(:name, :id, :index, :deployment)
+define_method(:spec) { BoshSpec.new('worker', '6a1b2c3d-0000-4000-8000-000000000001', 0, 'concourse') }
 
 define_method(:p) do |name|
   raise "template asks for property #{name}, which the spec does not declare" unless props.key?(name)
