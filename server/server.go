@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,8 +51,6 @@ const (
 	MaxTimeout = 5 * time.Minute
 	// MaxHeaderBytes bounds a request's header.
 	MaxHeaderBytes = 8 << 10
-	// IdleTimeout closes a keep-alive connection idle this long.
-	IdleTimeout = 20 * time.Second
 	// DefaultMaxConnections bounds the connections served at once.
 	DefaultMaxConnections = 1024
 )
@@ -80,8 +77,10 @@ type Config struct {
 	// AuthToken is set: they never start a workload nor call the worker, so that a browser
 	// (which cannot send a bearer token) can read them, for example behind a port-forward.
 	AuthExemptStatus bool
-	// MaxConnections bounds the connections served at once (default 1024); more wait to be
-	// accepted, so that held idle connections cost no more than the bound.
+	// MaxConnections bounds the connections served at once (default 1024), shared out fairly:
+	// one client address holds at most half, the last eighth go only to addresses that hold
+	// none, idle connections make room for new ones, and the rest wait up to PendingTimeout
+	// (see connLimiter).
 	MaxConnections int
 	// Instance names the worker on the status page.
 	Instance string
@@ -112,6 +111,7 @@ type Server struct {
 	metrics *httpMetrics
 
 	lastEncoded atomic.Pointer[encoded]
+	clock       func() time.Time // the connection limiter's clock; nil is time.Now (tests set it)
 }
 
 // New returns a Server, or an error naming what is wrong with cfg.
@@ -168,8 +168,8 @@ func New(cfg Config) (*Server, error) {
 	s.echo = e
 	s.http = &http.Server{
 		Handler:           e,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
 		// The longest answer is a caller's ?timeout; nothing legitimate writes for longer.
 		WriteTimeout: MaxTimeout + 10*time.Second,
 		// A health check sends a short request line and a token; 8 KiB is plenty.
@@ -184,43 +184,17 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the HTTP handler, for tests that bring their own listener.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Listen binds addr, so that a bad address is an error before anything runs.
+// Listen binds addr, so that a bad address is an error before anything runs, and starts
+// accepting connections for Serve; Shutdown stops it.
 func (s *Server) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	s.ln = &limitListener{Listener: ln, slots: make(chan struct{}, s.cfg.MaxConnections)}
+	l := newConnLimiter(ln, s.cfg.MaxConnections, s.clock)
+	s.http.ConnState = l.connState
+	s.ln = l
 	return nil
-}
-
-// limitListener accepts a connection only while fewer than cap(slots) are open.
-type limitListener struct {
-	net.Listener
-	slots chan struct{}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
-}
-
-// limitedConn gives its slot back once, when closed.
-type limitedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }
 
 // Addr returns the bound address; Listen must have succeeded.
@@ -243,6 +217,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		_ = s.http.Close()
+	}
+	if s.ln != nil { // closed by Shutdown when Serve ran; stopped here when it never did
+		_ = s.ln.Close()
 	}
 	return err
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -322,49 +321,6 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	if want := len(knownRoutes)*2 + 1; series == 0 || series > want {
 		t.Errorf("%d request series after 200 made-up methods, want at most %d", series, want)
 	}
-}
-
-// TestConnectionBound: with MaxConnections held by idle connections, a new one waits to be
-// accepted until one of them closes.
-func TestConnectionBound(t *testing.T) {
-	deep := &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}
-	s, err := New(Config{Deep: deep, Shallow: fakeShallow{}, MaxConnections: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
-	defer func() {
-		_ = s.Shutdown(context.Background())
-		<-served
-	}()
-	addr := s.Addr().String()
-	var held []net.Conn
-	for range 2 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 300 * time.Millisecond}
-	if resp, err := hc.Get("http://" + addr + "/healthz"); err == nil {
-		resp.Body.Close()
-		t.Fatal("a third connection was served while two were held")
-	}
-	held[0].Close()
-	hc.Timeout = 5 * time.Second
-	resp, err := hc.Get("http://" + addr + "/healthz")
-	if err != nil {
-		t.Fatalf("after one closed: %v", err)
-	}
-	resp.Body.Close()
-	held[1].Close()
 }
 
 // syncBuffer is a log sink safe for the server's goroutines.
