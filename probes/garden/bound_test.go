@@ -67,8 +67,17 @@ func TestUpstreamStringsAreBounded(t *testing.T) {
 		_, err := c.Create(ctx, garden.Spec{Handle: "h"})
 		wantBounded(t, err)
 	})
+	t.Run("500 message within the error body limit", func(t *testing.T) {
+		c := hostile(t, 500, garden.ErrorBody{Message: huge[:200<<10]})
+		_, err := c.Create(ctx, garden.Spec{Handle: "h"})
+		wantBounded(t, err)
+		var gerr *garden.Error
+		if !errors.As(err, &gerr) || len(gerr.Message) > 1024 || !strings.HasSuffix(gerr.Message, "bytes]") {
+			t.Fatalf("the message is not decoded and cut: %.200v", err)
+		}
+	})
 	t.Run("404 type and handle", func(t *testing.T) {
-		c := hostile(t, 404, garden.ErrorBody{Type: huge[:1<<20], Message: "m", Handle: huge[:1<<20]})
+		c := hostile(t, 404, garden.ErrorBody{Type: huge[:100<<10], Message: "m", Handle: huge[:100<<10]})
 		wantBounded(t, c.Destroy(ctx, "h"))
 	})
 	t.Run("another handle", func(t *testing.T) {

@@ -202,6 +202,7 @@ func (b *bench) run() error {
 		{"2. served throughput", b.served}, {"3. storm", b.storm}, {"4. footprint", b.footprint},
 		{"5. slow worker", b.slowWorker}, {"6. slow worker verdicts", b.slowVerdicts}, {"7. cost to the worker", b.costToWorker},
 		{"8. hostile input and load", b.hostile},
+		{"9. fair slots", b.fairSlots}, {"10. 4 MiB upstream messages", b.hugeMessages},
 	}
 	for _, step := range steps {
 		// A figure that cannot be taken (a real server's answer the harness did not expect, say)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/deepprobe/deepprobe/internal/routes"
 )
@@ -60,7 +59,8 @@ type Error struct {
 	Type, Message, Handle string
 	// Requested is the handle the request was about, if any.
 	Requested string
-	// Body is the start of a body that was not the API's JSON error, for the operator to read.
+	// Body is the start of a body that was not the API's JSON error (or was longer than
+	// MaxErrorBody), for the operator to read.
 	Body string
 	// Location is where a redirect pointed; redirects are never followed.
 	Location string
@@ -230,13 +230,25 @@ func (e *Endpoint) build(ctx context.Context, req Request) (*http.Request, error
 	return hreq, nil
 }
 
-// readResponse reads an answer, its body bounded by MaxBody.
+// MaxErrorBody is the most of an error answer's body that is read. Real error bodies are a
+// JSON object of well under a kilobyte; one longer than this is kept only as a cut snippet
+// (its JSON is not decoded), so that a hostile or broken daemon's error costs deepprobe no more
+// than this much memory, whatever it sends.
+const MaxErrorBody = 256 << 10
+
+// readResponse reads an answer: a 2xx body bounded by MaxBody (longer is an error), any other
+// status's body cut at MaxErrorBody.
 func readResponse(resp *http.Response) (Response, error) {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	limit := int64(MaxBody)
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if !ok {
+		limit = MaxErrorBody
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return Response{}, fmt.Errorf("reading %d answer: %w", resp.StatusCode, err)
 	}
-	if len(b) > MaxBody {
+	if ok && len(b) > MaxBody {
 		return Response{}, fmt.Errorf("%d answer body is larger than %d bytes", resp.StatusCode, MaxBody)
 	}
 	return Response{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"),
@@ -244,29 +256,25 @@ func readResponse(resp *http.Response) (Response, error) {
 }
 
 // DecodeError turns a non-2xx answer to req into an *Error, whatever its body. Every string
-// taken from the answer is bounded (Bound), so that the error's size never follows upstream's.
+// taken from the answer is bounded (Bound), so that the error's size never follows upstream's;
+// a body cut by readResponse is not the API's JSON error, only a snippet.
 func (a API) DecodeError(req Request, r Response) *Error {
 	err := &Error{API: a.Name, Route: req.Route, StatusCode: r.StatusCode, Requested: req.handle(),
 		Location: BoundText(r.Location), match: a.Match}
-	if typ, msg, handle, ok := a.ParseError(r.Body); ok {
-		err.Type, err.Message, err.Handle = BoundName(typ), BoundText(msg), BoundName(handle)
-		return err
+	if len(r.Body) <= MaxErrorBody {
+		if typ, msg, handle, ok := a.ParseError(r.Body); ok {
+			err.Type, err.Message, err.Handle = BoundName(typ), BoundText(msg), BoundName(handle)
+			return err
+		}
 	}
 	err.Body = Snippet(r.Body, 256)
 	return err
 }
 
-// Snippet returns the start of b as printable text, at most n bytes, marking a cut with "...".
+// Snippet returns the start of b as printable text, at most n bytes (n is at least 64), with a
+// cut marker (see Bound) when it was longer.
 func Snippet(b []byte, n int) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) <= n {
-		return strings.ToValidUTF8(s, "?")
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.ToValidUTF8(s[:cut], "?") + "..."
+	return Bound(strings.TrimSpace(string(b)), n)
 }
 
 // DecodeStrict decodes a whole JSON body into v; trailing data other than white space is an
