@@ -117,3 +117,19 @@ func boolGauge(b bool) float64 {
 	}
 	return 0
 }
+
+// NewDeepFailing registers deepprobe_deep_failing with reg and returns its listener (subscribe
+// it to a Prober): 1 when this worker's own deep verdict is a failure, before any fleet hold, 0
+// otherwise (and before the first result). A failure the fleet budget answers as a warning
+// still counts here, so holding never makes the fleet look healthier than it is; the fleet
+// budget counts this gauge across the fleet.
+func NewDeepFailing(reg prometheus.Registerer) (func(Outcome), error) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "deepprobe_deep_failing",
+		Help: "1 when this worker's own deep verdict is a failure (before any fleet-wide hold), else 0.",
+	})
+	if err := register(reg, g); err != nil {
+		return nil, err
+	}
+	return func(o Outcome) { g.Set(boolGauge(o.State() == "fail")) }, nil
+}

@@ -55,6 +55,9 @@ type Health struct {
 	// InFlight is the stage the workload was in when this caller's wait ran out (the answer is
 	// then the latest fresh result, or a failure when there is none).
 	InFlight *InFlight `json:"in_flight,omitempty"`
+	// Fleet is set when this failure is answered 200 warn (reason fleet_wide) because the
+	// fleet's failing share is above its budget.
+	Fleet *FleetHold `json:"fleet,omitempty"`
 	// AgeMS and Cached change with every answer from the same outcome; they come last so
 	// that the rest can be encoded once per outcome (see Server.encodeDeep).
 	AgeMS  float64 `json:"age_ms"`

@@ -100,6 +100,8 @@ type Config struct {
 	OnRequest bool
 	// StaleAfter, when set, is the age past which the status page marks the last result old.
 	StaleAfter time.Duration
+	// Fleet, when set, is asked before a deep failure becomes a 503 (see holdFleetWide).
+	Fleet FleetBudget
 }
 
 // Server serves deepprobe's endpoints.
@@ -315,11 +317,12 @@ func (s *Server) healthz(c echo.Context) error {
 				h.FailedStage, h.Reason = te.InFlight.Stage, string(probes.ReasonTimeout)
 			}
 		}
-	case q.verbose || o.InFlight != nil:
+	case q.verbose || o.InFlight != nil || (s.cfg.Fleet != nil && o.State() == "fail"):
 		h = deepHealth(o)
 	default:
 		return s.respondJSON(c, httpStatus(o.State()), s.encodeDeep(o))
 	}
+	s.holdFleetWide(ctx, &h)
 	return s.respond(c, q, strings.TrimPrefix(c.Path(), "/"), h)
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"net"
@@ -84,11 +85,12 @@ func hanging(t *testing.T) string {
 	return rawServer(t, func(c net.Conn) { _, _ = c.Read(make([]byte, 1)) }) // until closed
 }
 
-// notHTTP answers like an SSH server.
+// notHTTP answers a request like an SSH server, then holds the connection.
 func notHTTP(t *testing.T) string {
 	return rawServer(t, func(c net.Conn) {
+		_, _ = http.ReadRequest(bufio.NewReader(c))
 		_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
-		c.Close()
+		_, _ = c.Read(make([]byte, 1)) // until closed
 	})
 }
 

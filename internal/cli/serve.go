@@ -106,6 +106,7 @@ func (u *UpstreamConfig) clients() (*garden.Client, *baggageclaim.Client, *http.
 // ServeConfig is the configuration of `deepprobe serve`.
 type ServeConfig struct {
 	UpstreamConfig
+	FleetConfig
 	Listen            string
 	RootFSImportPath  string
 	MinInterval       time.Duration
@@ -137,6 +138,7 @@ type ServeConfig struct {
 func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("deepprobe serve", flag.ContinueOnError)
 	cfg.register(fs)
+	cfg.registerFleet(fs)
 	fs.StringVar(&cfg.Listen, "listen", ":8889", "HTTP listen address")
 	fs.StringVar(&cfg.RootFSImportPath, "rootfs-import-path", "", "host directory (with etc/) to import as the container rootfs; default an empty volume")
 	fs.DurationVar(&cfg.MinInterval, "min-interval", probes.DefaultMinInterval, "how long a result is reused before a new workload may start")
@@ -210,6 +212,9 @@ func (c *ServeConfig) validate() error {
 	case c.AuthExemptStatus && c.AuthTokenFile == "":
 		return errors.New("--auth-exempt-status needs --auth-token-file")
 	}
+	if err := c.validateFleet(); err != nil {
+		return err
+	}
 	if err := probes.Saturation(c.OnSaturation).Validate(); err != nil {
 		return fmt.Errorf("--on-saturation %w", err)
 	}
@@ -251,7 +256,7 @@ func (c *ServeConfig) settings() []server.Setting {
 		{Name: "Freshness", Value: c.Freshness.String()}, {Name: "Failure threshold", Value: strconv.Itoa(c.FailureThreshold)},
 		{Name: "Max time in error", Value: c.MaxTimeInError.String()}, {Name: "On saturation", Value: c.OnSaturation},
 		{Name: "Skipped stages", Value: skip}, {Name: "Janitor interval", Value: c.JanitorInterval.String()},
-		{Name: "Orphan age", Value: c.OrphanAge.String()}, {Name: "Version", Value: Version + " (commit " + BuildCommit() + ")"},
+		{Name: "Orphan age", Value: c.OrphanAge.String()}, {Name: "Fleet budget", Value: c.FleetConfig.setting()}, {Name: "Version", Value: Version + " (commit " + BuildCommit() + ")"},
 	}
 }
 
@@ -329,10 +334,22 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
+	deepFailing, err := probes.NewDeepFailing(reg)
+	if err != nil {
+		return nil, err
+	}
+	budget, err := cfg.budget(logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	var fleetBudget server.FleetBudget // stays a nil interface when the budget is off
+	if budget.Enabled() {
+		fleetBudget = budget
+	}
 	m.prober, err = probes.NewProber(probes.ProberConfig{
 		Run: m.workload.Run, Running: m.workload.Running, Timing: cfg.timing(), FailureThreshold: cfg.FailureThreshold,
 		OnSaturation: probes.Saturation(cfg.OnSaturation), Registerer: reg,
-		Listeners: []func(probes.Outcome){metrics.Observe, history.Observe, m.logOutcome, m.writeHeartbeat},
+		Listeners: []func(probes.Outcome){metrics.Observe, deepFailing, history.Observe, m.logOutcome, m.writeHeartbeat},
 	})
 	if err != nil {
 		return nil, flagError(err)
@@ -357,7 +374,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
 		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, MaxConnections: cfg.MaxConnections,
 		AuthExemptStatus: cfg.AuthExemptStatus, Instance: cfg.WorkerName, OnRequest: cfg.Interval == 0, StaleAfter: cfg.staleAfter(), History: history, Janitor: janitor, Settings: cfg.settings(), Latest: m.prober.Latest,
-		Alive: m.alive,
+		Alive: m.alive, Fleet: fleetBudget,
 	})
 	if err != nil {
 		return nil, err
