@@ -126,6 +126,12 @@ func TestPrometheusRules(t *testing.T) {
 	}
 	for _, g := range file.Groups {
 		for _, r := range g.Rules {
+			if r.Labels["scope"] == "fleet" { // about the whole fleet (a share of it), not one worker
+				if !strings.Contains(r.Expr, "by (job)") || strings.Contains(r.Annotations["summary"], "$labels.worker") {
+					t.Errorf("fleet alert %s must aggregate by job and name no worker", r.Alert)
+				}
+				continue
+			}
 			if !strings.Contains(r.Expr, "group_left (worker)") || !strings.Contains(r.Expr, "deepprobe_worker_info") {
 				t.Errorf("alert %s does not join deepprobe_worker_info for the worker label", r.Alert)
 			}
