@@ -159,6 +159,27 @@ func TestStatusPageInABrowser(t *testing.T) {
 	}
 }
 
+// TestStatusPageStalenessInABrowser: on request, a result older than --freshness is flagged
+// with its age, since nobody has asked for a new one and the page never starts one.
+func TestStatusPageStalenessInABrowser(t *testing.T) {
+	browser := chromium(t)
+	w := startWorker(t)
+	d := startDeepprobe(t, w, "--min-interval", "100ms", "--freshness", "1s", "--worker-name", "worker-0")
+	if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	if a := d.get(t, "/"); strings.Contains(string(a.body), `id="stale"`) {
+		t.Fatal("a fresh result is flagged as old")
+	}
+	waitUntil(t, 20*time.Second, "the page to flag the result as old", func() bool {
+		return strings.Contains(string(d.get(t, "/").body), `id="stale"`)
+	})
+	dom := browse(t, browser, d.url+"/", screenshotDir(t), "stale")
+	if !strings.Contains(dom, "deepprobe runs a workload only when /healthz or /readyz is asked") {
+		t.Error("stale: the page does not say why the result is old")
+	}
+}
+
 // putAdmin PUTs a JSON body to workersim's admin endpoint and wants 204.
 func putAdmin(t *testing.T, w *worker, path, body string) {
 	t.Helper()

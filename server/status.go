@@ -260,7 +260,7 @@ func roundDuration(d time.Duration) string {
 const (
 	chartWidth, chartHeight = 480, 230
 	chartLeft, chartRight   = 46.0, 474.0
-	chartTop, chartBase     = 16.0, 196.0
+	chartTop, chartBase     = 26.0, 196.0
 )
 
 // chart draws the workloads oldest first, one bar each. A bar's height is the workload's
@@ -305,7 +305,7 @@ func chart(entries []probes.Outcome) statusChart {
 	for k := lo; k <= hi; k++ {
 		c.YTicks = append(c.YTicks, chartTick{Y: chartBase - (k-lo)/(hi-lo)*plot, Label: decade(k)})
 	}
-	slot := (chartRight - chartLeft) / float64(len(entries))
+	slot := math.Min((chartRight-chartLeft)/float64(len(entries)), 40) // a few bars stay bars, not blocks
 	c.MarkSize = math.Min(10, slot*1.2) // marks shrink rather than overlap when the bars are many
 	ticks := timeTicks(len(entries))
 	for i := range entries {
