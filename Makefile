@@ -35,14 +35,27 @@ test-short:
 	$(GO) test -count=1 -short ./...
 
 # Runs workersim (the Garden and Baggageclaim simulators) and deepprobe in the foreground;
-# Ctrl-C stops both.
+# Ctrl-C stops both. The simulators listen on free ports (workersim on :0 logs one ready line
+# with every address) and deepprobe is pointed at exactly those, never at a default port where a
+# real worker's Garden or Baggageclaim may listen; if workersim does not start, run stops with
+# its reason. workersim's log goes to a temporary file, removed on exit.
 run: build
 	@set -e; \
-	$(BIN)/workersim --admin-listen 127.0.0.1:7789 & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
-	echo; echo "deepprobe: http://$(LISTEN)/healthz   (try ?verbose, /livez, /metrics, and / for the status page)"; \
-	echo "fault injection: curl -X PUT http://127.0.0.1:7789/garden/faults/create -d '{\"status\":500}'"; echo; \
-	$(BIN)/deepprobe serve --listen $(LISTEN)
+	simlog=$$(mktemp "$${TMPDIR:-/tmp}/deepprobe-run-workersim.XXXXXX"); \
+	$(BIN)/workersim --garden-listen 127.0.0.1:0 --baggageclaim-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 2>"$$simlog" & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null; rm -f "$$simlog"' EXIT INT TERM; \
+	ready=; for i in $$(seq 100); do \
+	  ready=$$(sed -n 's/.*msg="workersim ready" garden=\([^ ]*\) baggageclaim=\([^ ]*\) admin=\([^ ]*\).*/\1 \2 \3/p' "$$simlog"); \
+	  if [ -n "$$ready" ] || ! kill -0 $$sim 2>/dev/null; then break; fi; sleep 0.1; \
+	done; \
+	if [ -z "$$ready" ]; then \
+	  echo "make run: workersim did not start; deepprobe was not started:" >&2; cat "$$simlog" >&2; exit 1; \
+	fi; \
+	set -- $$ready; \
+	echo; echo "simulators: Garden $$1, Baggageclaim $$2 (workersim's log: $$simlog)"; \
+	echo "deepprobe: http://$(LISTEN)/healthz   (try ?verbose, /livez, /metrics, and / for the status page)"; \
+	echo "fault injection: curl -X PUT $$3/garden/faults/create -d '{\"status\":500}'"; echo; \
+	$(BIN)/deepprobe serve --listen $(LISTEN) --garden-url "$$1" --baggageclaim-url "$$2"
 
 # Go benchmarks, then the load harness against the built binaries; writes BENCHMARKS.md.
 # Set DEEPPROBE_GARDEN_URL and DEEPPROBE_BAGGAGECLAIM_URL to measure against real servers.
