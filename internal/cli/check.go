@@ -216,15 +216,15 @@ func askDeepprobe(ctx context.Context, cfg CheckConfig, token string, out io.Wri
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet([]byte(e.Error)))
+			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, server.Escape(snippet([]byte(e.Error))))
 		}
 		return fmt.Errorf("HTTP %d with an unexpected body %q", resp.StatusCode, snippet(body))
 	}
 	fmt.Fprint(out, h.Text(path.Base(u.Path)))
 	if resp.StatusCode != http.StatusOK || h.Status == "fail" {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, h.Error)
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, server.Escape(h.Error)) // upstream words: one line
 	}
-	fmt.Fprintf(out, "healthy (%s, %s check, age %.0fms; decided by deepprobe)\n", h.Status, h.Check, h.AgeMS)
+	fmt.Fprintf(out, "healthy (%s, %s check, age %.0fms; decided by deepprobe)\n", server.Escape(h.Status), server.Escape(h.Check), h.AgeMS)
 	return nil
 }
 
