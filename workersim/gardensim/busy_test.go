@@ -58,8 +58,8 @@ func list(t *testing.T, c *garden.Client) []string {
 	return h
 }
 
-// TestCreateQueue: on a profile that serialises creates, n creates sent at once take n create
-// times for the last; elsewhere they overlap.
+// TestCreateQueue: on a profile that serialises creates (and destroys), n creates (destroys)
+// sent at once take n create (destroy) times for the last; elsewhere they overlap.
 func TestCreateQueue(t *testing.T) {
 	const n, each = 6, 40 * time.Millisecond
 	for _, p := range runtimes.Profiles {
@@ -68,29 +68,44 @@ func TestCreateQueue(t *testing.T) {
 			if err := sim.SetTimings(gardensim.Timings{Create: faults.Duration(each)}); err != nil {
 				t.Fatal(err)
 			}
-			var wg sync.WaitGroup
-			took := make([]time.Duration, n)
-			errs := make([]error, n)
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					start := time.Now()
-					_, errs[i] = c.Create(context.Background(), garden.Spec{Handle: fmt.Sprintf("c%d", i)})
-					took[i] = time.Since(start)
-				}()
+			// atOnce makes n calls at once and returns the longest.
+			atOnce := func(call func(i int) error) time.Duration {
+				var wg sync.WaitGroup
+				took := make([]time.Duration, n)
+				errs := make([]error, n)
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						start := time.Now()
+						errs[i] = call(i)
+						took[i] = time.Since(start)
+					}()
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatal(err)
+				}
+				return slices.Max(took)
 			}
-			wg.Wait()
-			if err := errors.Join(errs...); err != nil {
+			check := func(what string, serial bool, longest time.Duration) {
+				if serial && longest < n*each {
+					t.Errorf("the last of %d serialised %s took %s, want at least %s", n, what, longest, n*each)
+				}
+				if !serial && longest >= n*each {
+					t.Errorf("%d overlapping %s: the last took %s, want under %s", n, what, longest, n*each)
+				}
+			}
+			check("creates", p.SerialCreates, atOnce(func(i int) error {
+				_, err := c.Create(context.Background(), garden.Spec{Handle: fmt.Sprintf("c%d", i)})
+				return err
+			}))
+			if err := sim.SetTimings(gardensim.Timings{Destroy: faults.Duration(each)}); err != nil {
 				t.Fatal(err)
 			}
-			longest := slices.Max(took)
-			if p.SerialCreates && longest < n*each {
-				t.Errorf("the last of %d serialised creates took %s, want at least %s", n, longest, n*each)
-			}
-			if !p.SerialCreates && longest >= n*each {
-				t.Errorf("%d overlapping creates: the last took %s, want under %s", n, longest, n*each)
-			}
+			check("destroys", p.DestroysInCreateQueue, atOnce(func(i int) error {
+				return c.Destroy(context.Background(), fmt.Sprintf("c%d", i))
+			}))
 		})
 	}
 }

@@ -122,7 +122,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	stop   <-chan struct{}
-	// createQ and destroyQ serialise creates and destroys on profiles that do (nil otherwise).
+	// createQ and destroyQ serialise creates and destroys on profiles that do (nil otherwise);
+	// they may be one queue.
 	createQ, destroyQ *fifo
 	// creating and destroying count the creates and destroys in progress: waiting for their
 	// turn, working, or held by a wedge.
@@ -163,8 +164,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if profile.SerialCreates {
 		s.createQ = &fifo{}
 	}
-	if profile.SerialDestroys {
-		s.destroyQ = &fifo{}
+	if profile.DestroysInCreateQueue {
+		s.destroyQ = s.createQ
 	}
 	switch {
 	case cfg.MaxContainers < 0:

@@ -10,7 +10,7 @@ import (
 )
 
 // Timings is how long the runtime works on one container create and one destroy, once its
-// turn in the queue has come (runtimes.Profile.SerialCreates, SerialDestroys). Zero by
+// turn in the queue has come (runtimes.Profile.SerialCreates, DestroysInCreateQueue). Zero by
 // default; with Config.RealLatency, the recorded median (containerd: 140 ms and 180 ms).
 type Timings struct {
 	Create  faults.Duration `json:"create"`
