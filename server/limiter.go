@@ -29,9 +29,9 @@ const (
 
 // connLimiter is a listener that shares out max connection slots fairly:
 //
-//   - one client address (an IP) holds at most half of them (its share);
 //   - the last eighth (the reserve) go only to addresses that hold none, such as a kubelet
-//     opening its probe's connection;
+//     opening its probe's connection, so one client address (an IP) holds at most the other
+//     seven eighths (its share): enough for a storm of a thousand callers on one host;
 //   - when a connection finds no slot, one held idle (a keep-alive between requests, or a new
 //     connection silent for newGrace, which is what a slowloris looks like until its header is
 //     complete) is closed to make room: first one of the same address when it is at its share,
@@ -86,7 +86,7 @@ func newConnLimiter(ln net.Listener, slots int, now func() time.Time) *connLimit
 		now = time.Now
 	}
 	l := &connLimiter{
-		ln: ln, max: slots, share: max(1, slots/2), reserve: slots / 8, now: now,
+		ln: ln, max: slots, share: max(1, slots-slots/8), reserve: slots / 8, now: now,
 		ready: make(chan net.Conn, slots), done: make(chan struct{}), closing: make(chan struct{}),
 		conns: map[*slotConn]struct{}{}, byAddr: map[string]int{},
 	}

@@ -78,8 +78,8 @@ type Config struct {
 	// (which cannot send a bearer token) can read them, for example behind a port-forward.
 	AuthExemptStatus bool
 	// MaxConnections bounds the connections served at once (default 1024), shared out fairly:
-	// one client address holds at most half, the last eighth go only to addresses that hold
-	// none, idle connections make room for new ones, and the rest wait up to PendingTimeout
+	// the last eighth go only to addresses that hold none, so one client address holds at
+	// most seven eighths, idle connections make room for new ones, and the rest wait up to PendingTimeout
 	// (see connLimiter).
 	MaxConnections int
 	// Instance names the worker on the status page.

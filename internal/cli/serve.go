@@ -161,7 +161,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.BoolVar(&cfg.AuthExemptShallow, "auth-exempt-shallow", false, "with --auth-token-file: leave /livez and /metrics open")
 	fs.BoolVar(&cfg.AuthExemptStatus, "auth-exempt-status", false, "with --auth-token-file: leave the read-only status page (/) and /history open, for a browser behind a port-forward")
 	fs.IntVar(&cfg.History, "history", probes.DefaultHistory, "finished workloads the status page (/) and /history keep")
-	fs.IntVar(&cfg.MaxConnections, "max-connections", server.DefaultMaxConnections, "connections served at once, shared out fairly: one client address holds at most half")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", server.DefaultMaxConnections, "connections served at once, shared out fairly: the last eighth kept for client addresses holding none")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long to wait for the workload in flight before cancelling it")
 	fs.Usage = usage(fs, "deepprobe serve [flags]")
 	return fs
