@@ -106,25 +106,52 @@ type Outcome struct {
 	// FailingSince is when the first of them ended (zero when the last one passed).
 	ConsecutiveFailures int
 	FailingSince        time.Time
-	// Saturated is true when the worker refused the container for being at its limit, and
-	// that is read as a warning (OnSaturation warn).
+	// Saturated is true when the worker is full, not broken (at its container limit, or so
+	// near it that the container stages were held back for builds), and that is read as a
+	// warning (OnSaturation warn).
 	Saturated bool
+	// Busy is set when this answer was read from a workload still in flight whose stage is
+	// slow while the worker shows progress: busy, not broken.
+	Busy *Busy
+	// Interruptions counts interrupted workloads in a row, this one included (see
+	// Result.Interrupted): the first is re-run at once, a second is a warning.
+	Interruptions int
 	// Healthy is the verdict: fresh, and not failing past the threshold (and the time in
 	// error, when set).
 	Healthy bool
 }
 
-// State is "pass" when the last workload passed, "warn" when it failed but the worker is not
-// judged unhealthy (below the thresholds, or only saturated), "fail" otherwise (stale included).
+// State is "fail" when the worker is judged unhealthy (stale included); "pass" when the last
+// workload passed with nothing to say; "warn" otherwise: a failure below the thresholds, a
+// saturated, busy or interrupted worker.
 func (o Outcome) State() string {
 	switch {
 	case !o.Healthy:
 		return "fail"
-	case o.Result.Passed():
-		return "pass"
-	default:
+	case o.Busy != nil || o.Saturated || o.Result.Interrupted != "" || !o.Result.Passed():
 		return "warn"
+	default:
+		return "pass"
 	}
+}
+
+// Why returns the reason and the explanation of an outcome that is not a plain pass: the first
+// failed stage's, or busy, interrupted or saturated; empty for a pass.
+func (o Outcome) Why() (Reason, string) {
+	f, failed := o.Result.FirstFailure()
+	switch {
+	case o.Busy != nil && o.Healthy:
+		return ReasonBusy, "busy, not broken: " + o.Busy.String()
+	case failed && o.Result.Interrupted != "":
+		return ReasonInterrupted, fmt.Sprintf("interrupted %d times in a row (%s), not a failure of the worker: %s failed: %v", o.Interruptions, o.Result.Interrupted, f.Name, f.Err)
+	case failed && o.Saturated:
+		return f.Reason, fmt.Sprintf("saturated, not broken: %s failed: %v", f.Name, f.Err)
+	case failed:
+		return f.Reason, fmt.Sprintf("%s failed: %v", f.Name, f.Err)
+	case o.Result.HeldBack != "":
+		return ReasonSaturated, "saturated, not broken: container stages " + o.Result.HeldBack
+	}
+	return "", ""
 }
 
 type flight struct {
@@ -146,6 +173,7 @@ type Prober struct {
 	last                *Outcome
 	consecutiveFailures int
 	failingSince        time.Time
+	interruptions       int
 }
 
 // NewProber returns a Prober, or an error naming what is wrong with cfg.
@@ -190,7 +218,13 @@ func (p *Prober) Timing() Timing { return p.cfg.Timing }
 func (p *Prober) Check(ctx context.Context) (Outcome, error) {
 	p.mu.Lock()
 	if o, ok := p.servableLocked(); ok {
+		running := p.inflight != nil && p.cfg.Timing.Interval > 0
 		p.mu.Unlock()
+		if running { // background mode: a workload in flight may say more than the last result
+			if o, err, handled := p.inFlightView(o, true); handled {
+				return o, err
+			}
+		}
 		p.metrics.cached.Inc()
 		return o, nil
 	}
@@ -214,22 +248,20 @@ func (p *Prober) Check(ctx context.Context) (Outcome, error) {
 	}
 }
 
-// atDeadline is what a caller whose deadline came while the workload runs gets.
+// atDeadline is what a caller whose deadline came while the workload runs gets: what the
+// workload in flight already says (a failure, a stage past its hard limit, a busy worker), or
+// else the latest result if it is fresh enough.
 func (p *Prober) atDeadline() (Outcome, error) {
 	te := &TimeoutError{Why: "no result yet"}
-	if p.cfg.Running != nil {
-		if prog, ok := p.cfg.Running(); ok {
-			te.InFlight = &prog
-			if !prog.Deadline.IsZero() && time.Now().After(prog.Deadline) { // contexts run on the real clock
-				te.PastLimit = true
-				p.metrics.deadline.WithLabelValues("past_limit").Inc()
-				return Outcome{}, te
-			}
-		}
-	}
 	p.mu.Lock()
 	o, ok := p.latestLocked()
 	p.mu.Unlock()
+	if v, err, handled := p.inFlightView(o, ok); handled {
+		return v, err
+	}
+	if prog, running := p.running(); running {
+		te.InFlight = &prog
+	}
 	if ok {
 		o.InFlight = te.InFlight
 		if o.Age <= p.cfg.Timing.Freshness {
@@ -240,6 +272,57 @@ func (p *Prober) atDeadline() (Outcome, error) {
 	}
 	p.metrics.deadline.WithLabelValues("no_result").Inc()
 	return Outcome{}, te
+}
+
+// running returns the progress of the workload in flight, if any.
+func (p *Prober) running() (Progress, bool) {
+	if p.cfg.Running == nil {
+		return Progress{}, false
+	}
+	return p.cfg.Running()
+}
+
+// inFlightView reads the workload in flight, given the latest outcome (when ok): it already
+// failed a stage (that failure, judged as if it had ended now), or its stage is past its hard
+// limit, or its stage is slow while the worker shows progress (busy: 200, unless the latest
+// workload failed for another reason than time, which stands). handled is false when the
+// workload in flight says nothing yet.
+func (p *Prober) inFlightView(latest Outcome, ok bool) (Outcome, error, bool) {
+	prog, running := p.running()
+	if !running {
+		return Outcome{}, nil, false
+	}
+	now := time.Now() // contexts and the watch run on the real clock
+	switch {
+	case prog.Failed != nil:
+		p.mu.Lock()
+		o := p.judgeLocked(prog.Partial, p.cfg.Now(), false)
+		p.mu.Unlock()
+		o.InFlight = &prog
+		p.metrics.deadline.WithLabelValues("failed_in_flight").Inc()
+		return o, nil, true
+	case !prog.Deadline.IsZero() && now.After(prog.Deadline):
+		p.metrics.deadline.WithLabelValues("past_limit").Inc()
+		return Outcome{}, &TimeoutError{InFlight: &prog, PastLimit: true}, true
+	case prog.Busy == nil || !prog.Busy.Progressing(now, p.cfg.Timing.StallTimeout):
+		return Outcome{}, nil, false
+	}
+	p.metrics.deadline.WithLabelValues("busy").Inc()
+	if f, failed := latest.Result.FirstFailure(); ok && !latest.Healthy && failed && f.Reason != ReasonTimeout && f.Reason != ReasonStalled {
+		latest.InFlight, latest.Busy = &prog, prog.Busy
+		return latest, nil, true
+	}
+	p.mu.Lock()
+	o := Outcome{
+		Result:              prog.Partial,
+		ConsecutiveFailures: p.consecutiveFailures,
+		FailingSince:        p.failingSince,
+		Busy:                prog.Busy,
+		InFlight:            &prog,
+		Healthy:             true,
+	}
+	p.mu.Unlock()
+	return o, nil, true
 }
 
 // Latest returns the latest finished workload's outcome as a caller would read it now (its age,
@@ -290,36 +373,69 @@ func (p *Prober) startLocked(ctx context.Context) *flight {
 		defer p.wg.Done()
 		defer cancel()
 		res := p.cfg.Run(wctx)
+		if res.Interrupted != "" && wctx.Err() == nil {
+			// The first interruption in a row is not a verdict: tell the listeners, keep the
+			// last outcome, and run again at once.
+			p.mu.Lock()
+			o := p.judgeLocked(res, p.cfg.Now(), false)
+			if o.Interruptions == 1 {
+				o = p.judgeLocked(res, o.CompletedAt, true)
+			}
+			p.mu.Unlock()
+			if o.Interruptions == 1 {
+				p.notify(o)
+				res = p.cfg.Run(wctx)
+			}
+		}
 		p.finish(f, res)
 	}()
 	return f
 }
 
-func (p *Prober) finish(f *flight, res Result) {
-	now := p.cfg.Now()
+// judgeLocked reads res as if it had ended at now: the failing streak and the interruptions in
+// a row it makes, and the verdict. With commit, that state is kept. p.mu must be held.
+func (p *Prober) judgeLocked(res Result, now time.Time, commit bool) Outcome {
+	streak, since, interruptions := p.consecutiveFailures, p.failingSince, p.interruptions
 	saturated := res.Saturated() && p.cfg.OnSaturation == SaturationWarn
-
-	p.mu.Lock()
 	switch {
+	case res.Interrupted != "": // not the worker's failure: the streak neither grows nor ends
+		interruptions++
 	case res.Passed():
-		p.consecutiveFailures, p.failingSince = 0, time.Time{}
+		streak, since, interruptions = 0, time.Time{}, 0
 	case saturated: // full, not broken: the streak neither grows nor ends
+		interruptions = 0
 	default:
-		if p.consecutiveFailures == 0 {
-			p.failingSince = now
+		if streak == 0 {
+			since = now
 		}
-		p.consecutiveFailures++
+		streak, interruptions = streak+1, 0
 	}
-	failing := p.consecutiveFailures >= p.cfg.FailureThreshold &&
-		(p.cfg.Timing.MaxTimeInError == 0 || now.Sub(p.failingSince) >= p.cfg.Timing.MaxTimeInError)
-	o := Outcome{
+	if commit {
+		p.consecutiveFailures, p.failingSince, p.interruptions = streak, since, interruptions
+	}
+	failing := streak >= p.cfg.FailureThreshold &&
+		(p.cfg.Timing.MaxTimeInError == 0 || now.Sub(since) >= p.cfg.Timing.MaxTimeInError)
+	return Outcome{
 		Result:              res,
 		CompletedAt:         now,
-		ConsecutiveFailures: p.consecutiveFailures,
-		FailingSince:        p.failingSince,
+		ConsecutiveFailures: streak,
+		FailingSince:        since,
 		Saturated:           saturated,
+		Interruptions:       interruptions,
 		Healthy:             !failing || saturated,
 	}
+}
+
+// notify calls the listeners with o.
+func (p *Prober) notify(o Outcome) {
+	for _, l := range p.cfg.Listeners {
+		l(o)
+	}
+}
+
+func (p *Prober) finish(f *flight, res Result) {
+	p.mu.Lock()
+	o := p.judgeLocked(res, p.cfg.Now(), true)
 	p.last = &o
 	p.inflight, p.cancelInflight = nil, nil
 	p.metrics.inFlight.Set(0)
@@ -327,9 +443,7 @@ func (p *Prober) finish(f *flight, res Result) {
 
 	// Listeners first, so that a caller who sees this result also sees its metrics, log line
 	// and heartbeat.
-	for _, l := range p.cfg.Listeners {
-		l(o)
-	}
+	p.notify(o)
 	f.outcome = o
 	close(f.done)
 }
@@ -414,10 +528,10 @@ func newProberMetrics(reg prometheus.Registerer) (*proberMetrics, error) {
 		}),
 		deadline: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deepprobe_deadline_answers_total",
-			Help: "Checks whose deadline came while a workload ran, by what they got: fresh_result, no_result, past_limit.",
+			Help: "Checks whose deadline came while a workload ran (or that read one in background mode), by what they got: fresh_result, no_result, past_limit, busy, failed_in_flight.",
 		}, []string{"answer"}),
 	}
-	for _, a := range []string{"fresh_result", "no_result", "past_limit"} {
+	for _, a := range []string{"fresh_result", "no_result", "past_limit", "busy", "failed_in_flight"} {
 		m.deadline.WithLabelValues(a)
 	}
 	return m, register(reg, m.inFlight, m.coalesced, m.cached, m.deadline)

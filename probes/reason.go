@@ -46,12 +46,32 @@ const (
 	ReasonStreamCut Reason = "stream_cut"
 	// ReasonCancelled: deepprobe was shutting down.
 	ReasonCancelled Reason = "cancelled"
+	// ReasonStalled: the stage was slow and the worker showed no progress (nobody else's
+	// container, or volume, was created or destroyed) for the stall timeout: a wedge.
+	ReasonStalled Reason = "stalled"
+	// ReasonInterrupted: the run's own volume or container vanished under it (Concourse's
+	// garbage collector destroys every handle the web node does not know). Not a failure of
+	// the worker: the workload is re-run once.
+	ReasonInterrupted Reason = "interrupted"
+	// ReasonDestroyStuck: Garden kept saying the container was being destroyed, and it was
+	// still there when the destroy's time ran out.
+	ReasonDestroyStuck Reason = "destroy_stuck"
+)
+
+// Reasons of a verdict that are not a stage's failure.
+const (
+	// ReasonBusy: a stage of ours is slow while the worker shows progress (others' containers
+	// or volumes are created and destroyed): busy, not broken (200 warn).
+	ReasonBusy Reason = "busy"
+	// ReasonSaturated: the worker is full, not broken: the container stages were held back to
+	// leave its last container slots to builds (200 warn).
+	ReasonSaturated Reason = "saturated"
 )
 
 // Reasons lists every Reason, for metrics that must exist before the first failure.
 var Reasons = []Reason{ReasonTimeout, ReasonRefused, ReasonConnectionLost, ReasonUpstreamError, ReasonBadAnswer,
 	ReasonNotFound, ReasonMaxContainers, ReasonDiskFull, ReasonExecFailed, ReasonNonzeroExit, ReasonStreamCut, ReasonCancelled,
-	ReasonDNSError}
+	ReasonDNSError, ReasonStalled, ReasonInterrupted, ReasonDestroyStuck}
 
 // Classify returns the Reason for a stage's error; nil has none.
 func Classify(err error) Reason {
@@ -62,6 +82,10 @@ func Classify(err error) Reason {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, errDestroyStuck):
+		return ReasonDestroyStuck
+	case errors.Is(err, errStalled):
+		return ReasonStalled
 	case errors.Is(err, context.DeadlineExceeded):
 		return ReasonTimeout
 	case errors.Is(err, context.Canceled):

@@ -1,6 +1,8 @@
 package probes
 
 import (
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -24,6 +26,9 @@ type StageResult struct {
 	Err error
 	// Reason classifies a failure (see Classify); empty unless Status is StatusFail.
 	Reason Reason
+	// HeldBack is true for a stage skipped to leave the worker's last container slots to
+	// builds (see WorkloadConfig.ContainerReserve).
+	HeldBack bool
 }
 
 // Result is one run of the workload.
@@ -33,6 +38,23 @@ type Result struct {
 	StartedAt time.Time
 	Duration  time.Duration
 	Stages    []StageResult
+	// Interrupted says how the run's own volume or container vanished under it (Concourse's
+	// garbage collector): its failure is then not the worker's. Empty otherwise.
+	Interrupted string
+	// HeldBack says why the container stages were held back (the worker is nearly full):
+	// empty otherwise.
+	HeldBack string
+}
+
+// markInterrupted gives the first failure the reason ReasonInterrupted, keeping its error.
+func (r *Result) markInterrupted() {
+	for i, s := range r.Stages {
+		if s.Status == StatusFail {
+			r.Stages[i].Reason = ReasonInterrupted
+			r.Stages[i].Err = fmt.Errorf("interrupted (%s): %w", r.Interrupted, s.Err)
+			return
+		}
+	}
 }
 
 // Passed reports whether no stage failed.
@@ -51,11 +73,16 @@ func (r Result) FirstFailure() (StageResult, bool) {
 	return StageResult{}, false
 }
 
-// Saturated reports whether the first failure says the worker is full (at its container
-// limit), not broken.
+// Saturated reports whether the worker is full, not broken: its container stages were held
+// back for builds, or the first failure says the worker is at its container limit and not
+// because of deepprobe's own leftovers.
 func (r Result) Saturated() bool {
+	if r.HeldBack != "" {
+		return true
+	}
 	f, failed := r.FirstFailure()
-	return failed && f.Reason == ReasonMaxContainers
+	var own *OwnLeftoversError
+	return failed && f.Reason == ReasonMaxContainers && !errors.As(f.Err, &own)
 }
 
 // ComponentHealth sums up the stages that exercise c: healthy only if at least one ran and

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
@@ -21,19 +22,22 @@ const (
 type Stage struct {
 	// Name is how the stage is reported ("volume.create").
 	Name string
-	// Component is the daemon it exercises; the answer's garden and baggageclaim objects are
-	// summed up from it.
+	// Component is the daemon it exercises: the answer's garden and baggageclaim objects are
+	// summed up from it, and a slow stage watches that daemon's list for others' progress.
 	Component Component
-	// Do performs the stage. ctx carries the stage's deadline.
+	// Do performs the stage. ctx carries the stage's hard deadline, and is cancelled with a
+	// *StallError when the worker shows no progress while the stage is slow. A Do that
+	// returns a Skipped error did not run for a reason that is not a failure.
 	Do func(ctx context.Context, r *Run) error
-	// Budget, when not zero, bounds Do on its own, within the workload's shared deadline.
-	Budget time.Duration
+	// Expect, when not zero, is how long Do is expected to take on its own, within the
+	// workload's shared expected time; past it the stage is slow (see Timing).
+	Expect time.Duration
 	// Undo, when set, is the stage that undoes Do. It runs after every forward stage, in
 	// reverse order, whenever Do was attempted (a create that failed or timed out may still
-	// have made its resource), under its own cleanup deadline.
+	// have made its resource), under its own deadlines.
 	Undo *Stage
 	// Needs names the stages whose work this one uses: a stage can only be skipped when every
-	// stage that needs it is skipped too.
+	// stage that needs it is skipped too, and it runs only when they passed.
 	Needs []string
 	// Optional stages may be dropped by configuration (WorkloadConfig.Skip).
 	Optional bool
@@ -45,6 +49,26 @@ type Run struct {
 	Handle string
 	// Properties mark what the run creates as deepprobe's.
 	Properties map[string]string
-	// Volume is the volume volume.create made.
+	// Volume is the volume volume.create made (its Handle is empty until then).
 	Volume baggageclaim.Volume
+	// ContainerCreated is true once Garden answered the container's create.
+	ContainerCreated bool
+	// ContainerLeft is why the container may still exist after its destroy (its rootfs
+	// volume is then kept for the janitor rather than destroyed under it); empty otherwise.
+	ContainerLeft string
+}
+
+// skipError is a stage that did not run, for a reason that is not a failure.
+type skipError struct{ err error }
+
+func (e *skipError) Error() string { return e.err.Error() }
+func (e *skipError) Unwrap() error { return e.err }
+
+// Skipped returns an error that makes the stage's status skip, with err as the reason.
+func Skipped(err error) error { return &skipError{err: err} }
+
+// isSkipped reports whether err came from Skipped.
+func isSkipped(err error) bool {
+	var s *skipError
+	return errors.As(err, &s)
 }

@@ -10,8 +10,8 @@ import (
 const StageProcessRun = "process.run"
 
 // processStage runs the streamed-in executable in the container as root (by uid, so no
-// /etc/passwd is needed) and requires exit status 0. It has its own deadline
-// (cfg.ProcessTimeout) inside the workload's.
+// /etc/passwd is needed) and requires exit status 0. It has its own expected time
+// (ProcessTimeout) inside the workload's.
 func processStage(cfg WorkloadConfig) Stage {
 	return Stage{
 		Name:      StageProcessRun,
@@ -19,7 +19,7 @@ func processStage(cfg WorkloadConfig) Stage {
 		Do: func(ctx context.Context, r *Run) error {
 			return cfg.Garden.Run(ctx, r.Handle, garden.ProcessSpec{Path: ProcessPath, User: "0:0"})
 		},
-		Budget:   cfg.ProcessTimeout,
+		Expect:   cfg.Timing.ProcessTimeout,
 		Needs:    []string{StageVolumeStreamIn, StageContainerCreate},
 		Optional: true,
 	}

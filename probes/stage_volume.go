@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 )
@@ -14,7 +15,9 @@ const (
 )
 
 // volumeStage creates the run's volume: empty, or imported from cfg.RootFSImportPath. Its undo
-// destroys it; an unknown volume is already gone, which passes.
+// destroys it; an unknown volume is already gone, which passes. When the container on it may
+// still exist (its destroy failed), the volume is kept for the janitor rather than destroyed
+// under a live container.
 func volumeStage(cfg WorkloadConfig) Stage {
 	b := cfg.Baggageclaim
 	return Stage{
@@ -33,6 +36,9 @@ func volumeStage(cfg WorkloadConfig) Stage {
 			Name:      StageVolumeDestroy,
 			Component: Baggageclaim,
 			Do: func(ctx context.Context, r *Run) error {
+				if r.ContainerLeft != "" {
+					return Skipped(fmt.Errorf("kept: the container on it may still exist (%s); the janitor reaps both", r.ContainerLeft))
+				}
 				if err := b.Destroy(ctx, r.Handle); err != nil && !errors.Is(err, baggageclaim.ErrGone) {
 					return err
 				}

@@ -24,6 +24,7 @@ type Containers interface {
 	SetGraceTime(ctx context.Context, handle string, graceTime time.Duration) error
 	Run(ctx context.Context, handle string, spec garden.ProcessSpec) error
 	Properties(ctx context.Context, handle string) (map[string]string, error)
+	List(ctx context.Context, properties map[string]string) ([]string, error)
 	Destroy(ctx context.Context, handle string) error
 }
 
@@ -31,6 +32,8 @@ type Containers interface {
 type Volumes interface {
 	CreateVolume(ctx context.Context, req baggageclaim.Request) (baggageclaim.Volume, error)
 	StreamIn(ctx context.Context, handle string, tarball []byte) error
+	Volume(ctx context.Context, handle string) (baggageclaim.Volume, error)
+	List(ctx context.Context, properties map[string]string) ([]baggageclaim.Volume, error)
 	Destroy(ctx context.Context, handle string) error
 }
 
@@ -39,7 +42,11 @@ var (
 	_ Volumes    = (*baggageclaim.Client)(nil)
 )
 
-// WorkloadConfig configures a Workload. Zero durations mean the defaults of Timing.
+// DefaultContainerReserve is the default of WorkloadConfig.ContainerReserve: the container
+// slots deepprobe leaves to builds.
+const DefaultContainerReserve = 1
+
+// WorkloadConfig configures a Workload.
 type WorkloadConfig struct {
 	// Garden and Baggageclaim are the clients of the worker's daemons; both are required.
 	Garden       Containers
@@ -47,12 +54,18 @@ type WorkloadConfig struct {
 	// RootFSImportPath, when set, makes the volume with the import strategy from this host
 	// directory; otherwise the volume is empty (stream-in then gives it etc/).
 	RootFSImportPath string
-	// Timeout bounds the forward stages together; CleanupTimeout bounds each undo stage on its
-	// own, so that cleanup still runs after a timeout or a cancellation; ProcessTimeout bounds
-	// process.run inside Timeout; GraceTime is the container's grace time. See Timing.
-	Timeout, CleanupTimeout, ProcessTimeout, GraceTime time.Duration
+	// Timing holds the expected times, the stall and hard limits and the grace time; it is
+	// resolved (defaults filled, rules checked) by NewWorkload.
+	Timing Timing
 	// Skip names optional stages not to run (they are reported as skipped, never as passed).
 	Skip []string
+	// MaxContainers is the worker's container limit, when the operator knows it (0: unknown;
+	// the workload then learns it when a create meets it).
+	MaxContainers int
+	// ContainerReserve is how many free container slots the workload leaves to builds: with
+	// fewer free than this plus its own, it holds its container stages back (0: the default,
+	// 1; negative: none).
+	ContainerReserve int
 	// Arch is the GOARCH of the executable that process.run runs (default: deepprobe's own,
 	// which is the worker's when deepprobe runs beside it).
 	Arch string
@@ -69,13 +82,20 @@ func StageNames() []string {
 }
 
 // stages returns the workload's forward stages, in order; their undos run in reverse after them.
-func stages(cfg WorkloadConfig, tarball []byte) []Stage {
-	return []Stage{volumeStage(cfg), streamInStage(cfg, tarball), containerStage(cfg), processStage(cfg)}
+func stages(cfg WorkloadConfig, tarball []byte, limit *containerLimit) []Stage {
+	return []Stage{volumeStage(cfg), streamInStage(cfg, tarball), containerStage(cfg, limit), processStage(cfg)}
 }
 
-func (c WorkloadConfig) withDefaults() WorkloadConfig {
-	t := Timing{ProbeTimeout: c.Timeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime}.withDefaults()
-	c.Timeout, c.CleanupTimeout, c.ProcessTimeout, c.GraceTime = t.ProbeTimeout, t.CleanupTimeout, t.ProcessTimeout, t.GraceTime
+func (c WorkloadConfig) withDefaults() (WorkloadConfig, error) {
+	t, err := c.Timing.Resolve()
+	if err != nil {
+		return c, err
+	}
+	c.Timing = t
+	if c.ContainerReserve == 0 {
+		c.ContainerReserve = DefaultContainerReserve
+	}
+	c.ContainerReserve = max(c.ContainerReserve, 0)
 	if c.Arch == "" {
 		c.Arch = runtime.GOARCH
 	}
@@ -85,21 +105,24 @@ func (c WorkloadConfig) withDefaults() WorkloadConfig {
 	if c.NewHandle == nil {
 		c.NewHandle = func() string { return HandlePrefix + uuid.NewString() }
 	}
-	return c
+	return c, nil
 }
 
 // Validate reports a setting the workload cannot run with, naming it. It does not look at the
 // clients, so that a configuration can be checked before they exist.
 func (c WorkloadConfig) Validate() error {
-	c = c.withDefaults()
+	c, err := c.withDefaults()
 	switch {
+	case err != nil:
+		return err
 	case c.RootFSImportPath != "" && !filepath.IsAbs(c.RootFSImportPath):
 		return settingErr(SettingRootFSImportPath, "must be absolute, got %q", c.RootFSImportPath)
+	case c.MaxContainers < 0:
+		return settingErr(SettingMaxContainers, "must not be negative, got %d", c.MaxContainers)
+	case c.MaxContainers > 0 && c.ContainerReserve >= c.MaxContainers:
+		return settingErr(SettingContainerReserve, "(%d) must be less than --%s (%d), or no workload could ever create its container", c.ContainerReserve, SettingMaxContainers, c.MaxContainers)
 	}
-	if _, err := (Timing{ProbeTimeout: c.Timeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime}).Resolve(); err != nil {
-		return err
-	}
-	if err := validateSkip(stages(c, nil), c.Skip); err != nil {
+	if err := validateSkip(stages(c, nil, nil), c.Skip); err != nil {
 		return err
 	}
 	if !slices.Contains(c.Skip, StageVolumeStreamIn) {
@@ -146,19 +169,31 @@ func validateSkip(all []Stage, skip []string) error {
 type Workload struct {
 	cfg    WorkloadConfig
 	stages []Stage
+	listers map[Component]lister
 
 	mu       sync.Mutex
 	inFlight map[string]*Progress // by handle
 }
 
-// Progress is the stage a run is in, since when, that stage's limit (its configured one) and
-// the deadline it must end by (on the real clock, as contexts are).
+// Progress is the stage a run is in, since when, how long it was expected to take, the hard
+// deadline it must end by (on the real clock, as contexts are), what it has seen of the worker
+// since it became slow, and the run's first failure so far.
 type Progress struct {
 	Stage    string
 	Since    time.Time
+	Elapsed  time.Duration
+	Expected time.Duration
+	// Limit is the stage's hard limit, and Deadline when it ends.
 	Limit    time.Duration
 	Deadline time.Time
-	Elapsed  time.Duration
+	// Busy is what the stage saw of the worker's progress once past its expected time (nil
+	// before).
+	Busy *Busy
+	// Failed is the run's first failed forward stage, when one has failed: the run is only
+	// cleaning up.
+	Failed *StageResult
+	// Partial is what the run has done so far, for a verdict read before it ends.
+	Partial Result
 }
 
 // NewWorkload returns a Workload, or an error naming what is wrong with cfg.
@@ -172,7 +207,7 @@ func NewWorkload(cfg WorkloadConfig) (*Workload, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg, _ = cfg.withDefaults()
 	var tarball []byte
 	if !slices.Contains(cfg.Skip, StageVolumeStreamIn) {
 		var err error
@@ -180,13 +215,24 @@ func NewWorkload(cfg WorkloadConfig) (*Workload, error) {
 			return nil, err
 		}
 	}
-	return &Workload{cfg: cfg, stages: stages(cfg, tarball), inFlight: map[string]*Progress{}}, nil
+	limit := &containerLimit{configured: cfg.MaxContainers, reserve: cfg.ContainerReserve}
+	w := &Workload{cfg: cfg, stages: stages(cfg, tarball, limit), inFlight: map[string]*Progress{}}
+	w.listers = map[Component]lister{
+		Garden: func(ctx context.Context) ([]string, error) { return cfg.Garden.List(ctx, nil) },
+		Baggageclaim: func(ctx context.Context) ([]string, error) {
+			vs, err := cfg.Baggageclaim.List(ctx, nil)
+			hs := make([]string, len(vs))
+			for i, v := range vs {
+				hs[i] = v.Handle
+			}
+			return hs, err
+		},
+	}
+	return w, nil
 }
 
-// MaxDuration is the longest one Run can take: the forward stages plus each undo.
-func (w *Workload) MaxDuration() time.Duration {
-	return Timing{ProbeTimeout: w.cfg.Timeout, CleanupTimeout: w.cfg.CleanupTimeout}.LongestRun()
-}
+// Timing returns the resolved timing the workload runs with.
+func (w *Workload) Timing() Timing { return w.cfg.Timing }
 
 // InFlight reports whether handle belongs to a run that has not finished its cleanup. The
 // janitor must leave such resources alone.
@@ -197,9 +243,9 @@ func (w *Workload) InFlight(handle string) bool {
 	return ok
 }
 
-// Running reports the stage a run under way is in, how long it has been in it and that stage's
-// limit, for callers that give up before the run ends. The Prober runs one at a time; with
-// several, it names any.
+// Running reports the stage a run under way is in, how long it has been in it, its limits and
+// what it has seen, for callers that give up before the run ends. The Prober runs one at a
+// time; with several, it names any.
 func (w *Workload) Running() (Progress, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -207,23 +253,38 @@ func (w *Workload) Running() (Progress, bool) {
 		if p.Stage != "" {
 			out := *p
 			out.Elapsed = w.cfg.Now().Sub(p.Since)
+			out.Partial.Stages = slices.Clone(p.Partial.Stages)
 			return out, true
 		}
 	}
 	return Progress{}, false
 }
 
-func (w *Workload) setProgress(handle, stage string, since time.Time, limit time.Duration, deadline time.Time) {
+// update changes the progress of the run with handle under the lock.
+func (w *Workload) update(handle string, f func(p *Progress)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if p := w.inFlight[handle]; p != nil {
-		p.Stage, p.Since, p.Limit, p.Deadline = stage, since, limit, deadline
+		f(p)
 	}
 }
 
-// Run runs the forward stages in order under one deadline (Timeout), stopping at the first
-// failure, then the undo of every forward stage it attempted, in reverse order, each under its
-// own CleanupTimeout that ctx's cancellation does not cut short.
+// limits are one stage's expected end and hard deadline (limit after the start it counts from).
+type limits struct {
+	expected, hard time.Time
+	limit          time.Duration
+	// watch is false when the stage must not wait past its expected time (cleanup at
+	// shutdown): then expected is its hard deadline too.
+	watch bool
+}
+
+// Run runs the forward stages in order, stopping at the first failure, then the undo of every
+// forward stage it attempted, in reverse order. The forward stages are expected to end within
+// ProbeTimeout and must within HardTimeout; each undo is expected within CleanupTimeout and
+// must within HardTimeout, which ctx's cancellation cuts to CleanupTimeout. A slow stage keeps
+// waiting while the worker shows progress, and fails as stalled when it shows none. A failure
+// caused by the run's own volume or container vanishing (Concourse's garbage collector) marks
+// the result Interrupted.
 func (w *Workload) Run(ctx context.Context) Result {
 	r := &Run{Handle: w.cfg.NewHandle()}
 	w.mu.Lock()
@@ -235,6 +296,7 @@ func (w *Workload) Run(ctx context.Context) Result {
 		w.mu.Unlock()
 	}()
 
+	t := w.cfg.Timing
 	res := Result{Handle: r.Handle, StartedAt: w.cfg.Now()}
 	r.Properties = map[string]string{
 		MarkerProperty:    MarkerValue,
@@ -243,24 +305,44 @@ func (w *Workload) Run(ctx context.Context) Result {
 	if w.cfg.Instance != "" {
 		r.Properties[InstanceProperty] = w.cfg.Instance
 	}
+	record := func(sr StageResult) {
+		res.Stages = append(res.Stages, sr)
+		w.update(r.Handle, func(p *Progress) { p.Partial.Stages = append(p.Partial.Stages, sr) })
+	}
 
-	fctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	start := time.Now() // contexts and the watch run on the real clock
+	fctx, cancel := context.WithDeadline(ctx, start.Add(t.HardTimeout))
 	defer cancel()
-	attempted := map[string]bool{}
-	var failed string
+	status := map[string]Status{}
 	for _, s := range w.stages {
+		var sr StageResult
 		switch {
 		case slices.Contains(w.cfg.Skip, s.Name):
-			res.Stages = append(res.Stages, skipped(s, errors.New("skipped by configuration")))
-		case failed != "":
-			res.Stages = append(res.Stages, skipped(s, fmt.Errorf("%s failed", failed)))
+			sr = skipped(s, errors.New("skipped by configuration"))
+		case failedName(res) != "":
+			sr = skipped(s, fmt.Errorf("%s failed", failedName(res)))
+		case unmet(s, status) != "":
+			sr = skipped(s, fmt.Errorf("%s did not run", unmet(s, status)))
 		default:
-			attempted[s.Name] = true
-			sr := w.run(fctx, r, s, w.cfg.Timeout)
-			res.Stages = append(res.Stages, sr)
-			if sr.Status == StatusFail {
-				failed = s.Name
+			expected := start.Add(t.ProbeTimeout)
+			if own := time.Now().Add(s.Expect); s.Expect > 0 && own.Before(expected) {
+				expected = own
 			}
+			sr = w.run(fctx, r, s, limits{expected: expected, hard: start.Add(t.HardTimeout), limit: t.HardTimeout, watch: true})
+		}
+		status[s.Name] = sr.Status
+		if sr.Status == StatusSkip && sr.HeldBack {
+			res.HeldBack = sr.Err.Error()
+		}
+		record(sr)
+	}
+	if f, failed := res.FirstFailure(); failed {
+		// Published only now, so that a caller never reads an interruption as a failure.
+		res.Interrupted = w.interrupted(ctx, r, f.Name)
+		if res.Interrupted != "" {
+			res.markInterrupted()
+		} else {
+			w.update(r.Handle, func(p *Progress) { p.Failed = &f })
 		}
 	}
 	for i := len(w.stages) - 1; i >= 0; i-- {
@@ -268,54 +350,137 @@ func (w *Workload) Run(ctx context.Context) Result {
 		if s.Undo == nil {
 			continue
 		}
-		if !attempted[s.Name] {
-			res.Stages = append(res.Stages, skipped(*s.Undo, fmt.Errorf("%s did not run", s.Name)))
+		if st := status[s.Name]; st == "" || st == StatusSkip {
+			record(skipped(*s.Undo, fmt.Errorf("%s did not run", s.Name)))
 			continue
 		}
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.CleanupTimeout)
-		res.Stages = append(res.Stages, w.run(uctx, r, *s.Undo, w.cfg.CleanupTimeout))
-		cancel()
+		now := time.Now()
+		lim := limits{expected: now.Add(t.CleanupTimeout), hard: now.Add(t.HardTimeout), limit: t.HardTimeout, watch: true}
+		if ctx.Err() != nil { // shutting down: no waiting past the expected time
+			lim = limits{expected: lim.expected, hard: lim.expected, limit: t.CleanupTimeout}
+		}
+		record(w.run(context.WithoutCancel(ctx), r, *s.Undo, lim))
 	}
 	res.Duration = w.cfg.Now().Sub(res.StartedAt)
 	return res
+}
+
+// failedName is the name of res's first failed stage, or "".
+func failedName(res Result) string {
+	f, _ := res.FirstFailure()
+	return f.Name
+}
+
+// unmet returns a stage s needs that did not pass, if any.
+func unmet(s Stage, status map[string]Status) string {
+	for _, need := range s.Needs {
+		if st, ran := status[need]; ran && st != StatusPass {
+			return need
+		}
+	}
+	return ""
 }
 
 func skipped(s Stage, why error) StageResult {
 	return StageResult{Name: s.Name, Component: s.Component, Status: StatusSkip, Err: why}
 }
 
-// run runs one stage under ctx (whose deadline is limit away at most) and its own Budget.
-func (w *Workload) run(ctx context.Context, r *Run, s Stage, limit time.Duration) StageResult {
-	sctx, shared := ctx, limit
-	if s.Budget > 0 {
-		var cancel context.CancelFunc
-		sctx, cancel = context.WithTimeout(ctx, s.Budget)
-		defer cancel()
-		limit = min(limit, s.Budget)
-	}
+// run runs one stage until lim.hard. Past lim.expected it watches the worker's list for the
+// stage's component; when no progress shows for the stall timeout, it stops the stage.
+func (w *Workload) run(ctx context.Context, r *Run, s Stage, lim limits) StageResult {
+	hctx, cancelHard := context.WithDeadline(ctx, lim.hard)
+	defer cancelHard()
+	sctx, stop := context.WithCancelCause(hctx)
+	defer stop(nil)
+
 	start := w.cfg.Now()
-	deadline, _ := sctx.Deadline()
-	w.setProgress(r.Handle, s.Name, start, limit, deadline)
+	realStart := time.Now()
+	w.update(r.Handle, func(p *Progress) {
+		p.Stage, p.Since, p.Expected, p.Limit, p.Deadline, p.Busy = s.Name, start, lim.expected.Sub(realStart), lim.hard.Sub(realStart), lim.hard, nil
+	})
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	if lim.watch && lim.hard.After(lim.expected) {
+		wt := &watch{list: w.listers[s.Component], stall: w.cfg.Timing.StallTimeout, start: realStart,
+			busy: Busy{Stage: s.Name, Component: s.Component}}
+		publish := func(b Busy) { w.update(r.Handle, func(p *Progress) { p.Busy = &b }) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wt.run(sctx, lim.expected, done, publish, stop)
+		}()
+	}
 	err := s.Do(sctx, r)
+	close(done)
+	wg.Wait()
+
 	sr := StageResult{Name: s.Name, Component: s.Component, Status: StatusPass, Duration: w.cfg.Now().Sub(start)}
-	if err != nil {
-		sr.Status, sr.Err, sr.Reason = StatusFail, explain(ctx, sctx, shared, s, err), Classify(err)
-		if sctx.Err() != nil { // the limit or a shutdown, whatever error the call made of it
-			sr.Reason = Classify(sctx.Err())
+	switch {
+	case err == nil:
+	case isSkipped(err):
+		sr.Status, sr.Err = StatusSkip, err
+		var hb *HeldBackError
+		sr.HeldBack = errors.As(err, &hb)
+	default:
+		sr.Status, sr.Err, sr.Reason = StatusFail, explain(sctx, lim, err), Classify(err)
+		if cause := context.Cause(sctx); sctx.Err() != nil && sr.Reason != ReasonDestroyStuck {
+			sr.Reason = Classify(cause) // the limit, a stall or a shutdown, whatever the call made of it
 		}
 	}
 	return sr
 }
 
-// explain says plainly which time limit a stage ran out of, or that it was cancelled.
-func explain(shared, own context.Context, sharedLimit time.Duration, s Stage, err error) error {
+// explain says plainly which limit a stage ran out of, or that it was cancelled.
+func explain(sctx context.Context, lim limits, err error) error {
+	cause := context.Cause(sctx)
+	var stall *StallError
 	switch {
-	case errors.Is(shared.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("timed out after %s: %w", sharedLimit, err)
-	case errors.Is(own.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("timed out after %s (%s's own limit): %w", s.Budget, s.Name, err)
-	case errors.Is(own.Err(), context.Canceled):
+	case sctx.Err() == nil:
+		return err
+	case errors.As(cause, &stall):
+		return fmt.Errorf("%s: %w", stall.Busy.String(), stall)
+	case errors.Is(cause, context.DeadlineExceeded):
+		return fmt.Errorf("timed out after %s (the hard limit): %w", lim.limit, err)
+	case errors.Is(cause, context.Canceled):
 		return fmt.Errorf("cancelled: %w", err)
 	}
 	return err
+}
+
+// interruptCheckDelay is how long the workload waits before it looks a second time whether its
+// volume or container vanished: a garbage collector's destroys land within about 0.1 s of its
+// list, sometimes just after the failure they caused.
+const interruptCheckDelay = 250 * time.Millisecond
+
+// interrupted reports why the run's failure at stage failed was caused by its own volume or
+// container vanishing without its destroy (Concourse's garbage collector destroys every handle
+// the web node does not know), or "" when they are both still there or that cannot be told.
+func (w *Workload) interrupted(ctx context.Context, r *Run, failed string) string {
+	if r.Volume.Handle == "" || ctx.Err() != nil {
+		return ""
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Timing.CleanupTimeout)
+	defer cancel()
+	for attempt := 0; attempt < 2; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-cctx.Done():
+				return ""
+			case <-time.After(interruptCheckDelay):
+			}
+		}
+		if _, err := w.cfg.Baggageclaim.Volume(cctx, r.Handle); errors.Is(err, baggageclaim.ErrNotFound) {
+			return fmt.Sprintf("volume %s vanished during %s, without deepprobe's destroy", r.Handle, failed)
+		}
+		if r.ContainerCreated {
+			_, err := w.cfg.Garden.Properties(cctx, r.Handle)
+			switch {
+			case errors.Is(err, garden.ErrNotFound):
+				return fmt.Sprintf("container %s vanished during %s, without deepprobe's destroy", r.Handle, failed)
+			case errors.Is(err, garden.ErrBeingDestroyed):
+				return fmt.Sprintf("container %s was being destroyed during %s, not by deepprobe", r.Handle, failed)
+			}
+		}
+	}
+	return ""
 }

@@ -124,6 +124,9 @@ func TestWorkloadFailures(t *testing.T) {
 		// leavesContainer: the fault hides a container from the workload (a fake 404, a
 		// destroy that hangs); Garden's grace time or the janitor reaps it.
 		leavesContainer bool
+		// keepsVolume: the container's destroy failed, so its rootfs volume is kept for the
+		// janitor rather than destroyed under it.
+		keepsVolume bool
 	}{
 		{
 			name:       "baggageclaim 500 on create",
@@ -138,11 +141,18 @@ func TestWorkloadFailures(t *testing.T) {
 			wantFailed: probes.StageVolumeCreate, wantErr: "failed to create volume", wantReason: probes.ReasonUpstreamError,
 		},
 		{
-			name:       "garden hangs on create",
+			name:       "garden hangs on create past the hard limit",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}},
-			cfg:        probes.WorkloadConfig{Timeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond},
+			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, HardTimeout: 200 * time.Millisecond}},
 			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
-			wantFailed: probes.StageContainerCreate, wantErr: "timed out", wantReason: probes.ReasonTimeout,
+			wantFailed: probes.StageContainerCreate, wantErr: "timed out after 200ms (the hard limit)", wantReason: probes.ReasonTimeout,
+		},
+		{
+			name:       "garden hangs on create and nothing else progresses: stalled",
+			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}},
+			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, StallTimeout: 2 * time.Second}},
+			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			wantFailed: probes.StageContainerCreate, wantErr: "stalled: no containers created or destroyed by anyone else in 2s", wantReason: probes.ReasonStalled,
 		},
 		{
 			name:       "garden 500 with a non-JSON body",
@@ -171,15 +181,16 @@ func TestWorkloadFailures(t *testing.T) {
 		{
 			name:       "router 404 on destroy is a failure",
 			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 404, Body: "404 page not found", ContentType: "text/plain", Times: 1}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=skip",
 			wantFailed: probes.StageContainerDestroy, wantErr: "404 page not found", wantReason: probes.ReasonUpstreamError,
 		},
 		{
-			name:       "cleanup runs when garden hangs on destroy too",
-			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}, garden.RouteDestroy: {Hang: true}},
-			cfg:        probes.WorkloadConfig{Timeout: 50 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond},
-			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=fail volume.destroy=pass",
-			wantFailed: probes.StageContainerCreate, wantErr: "timed out", wantReason: probes.ReasonTimeout,
+			name:        "cleanup runs when garden hangs on destroy too, and keeps the volume under the container",
+			garden:      map[string]faults.Fault{garden.RouteCreate: {Hang: true}, garden.RouteDestroy: {Hang: true}},
+			cfg:         probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 50 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond, HardTimeout: 100 * time.Millisecond}},
+			want:        "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=fail volume.destroy=skip",
+			wantFailed:  probes.StageContainerCreate, wantErr: "timed out", wantReason: probes.ReasonTimeout,
+			keepsVolume: true,
 		},
 		{
 			name:            "containerd's not-found on destroy is already gone",
@@ -190,7 +201,7 @@ func TestWorkloadFailures(t *testing.T) {
 		{
 			name:       "another container's not-found is a failure",
 			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 500, Times: 1, Body: `{"Type":"","Message":"get container: container \"health-check-other\" in namespace \"concourse\": not found","Handle":"","ProcessID":"","Binary":""}`}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=skip",
 			wantFailed: probes.StageContainerDestroy, wantErr: "health-check-other", wantReason: probes.ReasonUpstreamError,
 		},
 		{
@@ -201,7 +212,7 @@ func TestWorkloadFailures(t *testing.T) {
 		{
 			name:       "redirect on destroy is a failure and is not followed",
 			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 307, Body: "", Times: 1}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=skip",
 			wantFailed: probes.StageContainerDestroy, wantErr: "307 Temporary Redirect", wantReason: probes.ReasonBadAnswer,
 		},
 		{
@@ -213,9 +224,9 @@ func TestWorkloadFailures(t *testing.T) {
 		{
 			name:       "stream-in hangs",
 			bc:         map[string]faults.Fault{baggageclaim.RouteStreamIn: {Hang: true}},
-			cfg:        probes.WorkloadConfig{Timeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond},
+			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, HardTimeout: 200 * time.Millisecond}},
 			want:       "volume.create=pass volume.stream_in=fail container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
-			wantFailed: probes.StageVolumeStreamIn, wantErr: "timed out after 100ms", wantReason: probes.ReasonTimeout,
+			wantFailed: probes.StageVolumeStreamIn, wantErr: "timed out after 200ms", wantReason: probes.ReasonTimeout,
 		},
 		{
 			name:       "process exits non-zero",
@@ -230,11 +241,11 @@ func TestWorkloadFailures(t *testing.T) {
 			wantFailed: probes.StageProcessRun, wantErr: "OCI runtime exec failed", wantReason: probes.ReasonExecFailed,
 		},
 		{
-			name:       "process hangs",
+			name:       "process hangs on an idle worker: stalled",
 			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessHang},
-			cfg:        probes.WorkloadConfig{ProcessTimeout: 100 * time.Millisecond},
+			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProcessTimeout: 100 * time.Millisecond, StallTimeout: 2 * time.Second}},
 			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
-			wantFailed: probes.StageProcessRun, wantErr: "timed out after 100ms (process.run's own limit)", wantReason: probes.ReasonTimeout,
+			wantFailed: probes.StageProcessRun, wantErr: "stalled: no containers created or destroyed by anyone else in 2s while process.run waited", wantReason: probes.ReasonStalled,
 		},
 		{
 			name:       "process stream cut",
@@ -325,9 +336,11 @@ func TestWorkloadFailures(t *testing.T) {
 			// Whatever failed, nothing is left but what a failed (or faked) destroy kept.
 			wantContainers, wantVolumes := 0, 0
 			switch {
-			case tt.wantFailed == probes.StageVolumeDestroy:
+			case tt.wantFailed == probes.StageVolumeDestroy, tt.keepsVolume:
 				wantVolumes = 1
-			case tt.wantFailed == probes.StageContainerDestroy, tt.leavesContainer:
+			case tt.wantFailed == probes.StageContainerDestroy: // and its rootfs volume, kept under it
+				wantContainers, wantVolumes = 1, 1
+			case tt.leavesContainer:
 				wantContainers = 1
 			}
 			ours := func(hs []string) []string {
@@ -351,7 +364,7 @@ func TestWorkloadRunningNamesTheStage(t *testing.T) {
 	w := workertest.Start(t, gardensim.Config{})
 	w.NeedSimulators(t)
 	_ = w.Garden.Faults.Set(garden.RouteCreate, faults.Fault{Hang: true})
-	wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{Timeout: time.Second})
+	wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: time.Second, CleanupTimeout: time.Second, HardTimeout: 2 * time.Second}})
 	if _, ok := wl.Running(); ok {
 		t.Fatal("a stage is running before any run")
 	}
@@ -362,8 +375,11 @@ func TestWorkloadRunningNamesTheStage(t *testing.T) {
 		p, ok := wl.Running()
 		stage := p.Stage
 		if ok && stage == probes.StageContainerCreate {
-			if p.Limit != time.Second {
-				t.Errorf("limit %s, want the probe timeout", p.Limit)
+			if p.Expected <= 900*time.Millisecond || p.Expected > time.Second {
+				t.Errorf("expected %s, want what is left of the probe timeout", p.Expected)
+			}
+			if p.Limit <= 1900*time.Millisecond || p.Limit > 2*time.Second {
+				t.Errorf("limit %s, want what is left of the hard timeout", p.Limit)
 			}
 			break
 		}
@@ -373,7 +389,7 @@ func TestWorkloadRunningNamesTheStage(t *testing.T) {
 		time.Sleep(time.Millisecond) // the run is on another goroutine, inside an HTTP call
 	}
 	res := <-done
-	if f, _ := res.FirstFailure(); !strings.Contains(f.Err.Error(), "timed out after 1s") {
+	if f, _ := res.FirstFailure(); !strings.Contains(f.Err.Error(), "timed out after 2s (the hard limit)") {
 		t.Errorf("error %q does not say the limit", f.Err)
 	}
 	if _, ok := wl.Running(); ok {
@@ -390,10 +406,10 @@ func TestWorkloadConfigValidation(t *testing.T) {
 		want string
 	}{
 		{"no garden", probes.WorkloadConfig{Baggageclaim: b}, "Garden client"},
-		{"grace below timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, GraceTime: time.Second, Timeout: 2 * time.Second}, "grace-time"},
+		{"grace below timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Timing: probes.Timing{GraceTime: time.Second, ProbeTimeout: 2 * time.Second}}, "grace-time"},
 		{"relative import", probes.WorkloadConfig{Garden: g, Baggageclaim: b, RootFSImportPath: "skel"}, "rootfs-import-path"},
-		{"negative timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Timeout: -1}, "probe-timeout"},
-		{"process timeout above the probe timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, ProcessTimeout: 6 * time.Second}, "process-timeout"},
+		{"negative timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Timing: probes.Timing{ProbeTimeout: -1}}, "probe-timeout"},
+		{"process timeout above the probe timeout", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Timing: probes.Timing{ProcessTimeout: 6 * time.Second}}, "process-timeout"},
 		{"unknown stage", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Skip: []string{"volume.fly"}}, "unknown or non-optional stage"},
 		{"volume.create is not optional", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Skip: []string{probes.StageVolumeCreate}}, "cannot be skipped"},
 		{"process.run needs stream-in", probes.WorkloadConfig{Garden: g, Baggageclaim: b, Skip: []string{probes.StageVolumeStreamIn}}, "skip process.run too"},
