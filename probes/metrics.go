@@ -25,6 +25,8 @@ const (
 	ResultPass      = "pass"
 	ResultFail      = "fail"
 	ResultSaturated = "saturated"
+	// ResultInterrupted: the workload's own volume or container vanished under it.
+	ResultInterrupted = "interrupted"
 )
 
 // NewMetrics registers the workload metrics with reg (which must not be nil).
@@ -38,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "deepprobe_workload_duration_seconds", Help: "Duration of whole workloads, cleanup included.", Buckets: buckets,
 		}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "deepprobe_workloads_total", Help: "Finished workloads by result: pass, fail, saturated (at the container limit, read as a warning).",
+			Name: "deepprobe_workloads_total", Help: "Finished workloads by result: pass, fail, saturated (at or near the container limit, read as a warning), interrupted (its own volume or container vanished under it).",
 		}, []string{"result"}),
 		stageFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deepprobe_stage_failures_total", Help: "Failed stages by stage and reason.",
@@ -70,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			m.stageFailures.WithLabelValues(s, string(r))
 		}
 	}
-	for _, r := range []string{ResultPass, ResultFail, ResultSaturated} {
+	for _, r := range []string{ResultPass, ResultFail, ResultSaturated, ResultInterrupted} {
 		m.results.WithLabelValues(r)
 	}
 	return m, register(reg, m.stageDuration, m.duration, m.results, m.stageFailures, m.lastSuccess, m.lastResult,
@@ -93,11 +95,16 @@ func (m *Metrics) Observe(o Outcome) {
 	ts := float64(o.CompletedAt.UnixNano()) / 1e9
 	m.lastResult.Set(ts)
 	switch {
+	case res.Interrupted != "":
+		m.results.WithLabelValues(ResultInterrupted).Inc()
+	case o.Saturated:
+		m.results.WithLabelValues(ResultSaturated).Inc()
+		if res.Passed() { // the volume stages passed; the container stages were held back
+			m.lastSuccess.Set(ts)
+		}
 	case res.Passed():
 		m.results.WithLabelValues(ResultPass).Inc()
 		m.lastSuccess.Set(ts)
-	case o.Saturated:
-		m.results.WithLabelValues(ResultSaturated).Inc()
 	default:
 		m.results.WithLabelValues(ResultFail).Inc()
 	}

@@ -288,7 +288,7 @@ type limits struct {
 func (w *Workload) Run(ctx context.Context) Result {
 	r := &Run{Handle: w.cfg.NewHandle()}
 	w.mu.Lock()
-	w.inFlight[r.Handle] = &Progress{}
+	w.inFlight[r.Handle] = &Progress{Partial: Result{Handle: r.Handle}}
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
@@ -438,7 +438,10 @@ func explain(sctx context.Context, lim limits, err error) error {
 	case sctx.Err() == nil:
 		return err
 	case errors.As(cause, &stall):
-		return fmt.Errorf("%s: %w", stall.Busy.String(), stall)
+		if errors.Is(err, errDestroyStuck) {
+			return err // it says the stall itself
+		}
+		return fmt.Errorf("%v: %w", stall, err)
 	case errors.Is(cause, context.DeadlineExceeded):
 		return fmt.Errorf("timed out after %s (the hard limit): %w", lim.limit, err)
 	case errors.Is(cause, context.Canceled):

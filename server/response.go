@@ -40,8 +40,15 @@ type Health struct {
 	FailedStage string `json:"failed_stage,omitempty"`
 	// Reason is the failed stage's reason (probes.Reasons).
 	Reason string `json:"reason,omitempty"`
-	// Saturated is true when the worker is at its container limit: full, not broken.
+	// Saturated is true when the worker is at (or so near that the container stages were held
+	// back) its container limit: full, not broken.
 	Saturated bool `json:"saturated,omitempty"`
+	// Busy is set when a stage of the workload in flight is slow while the worker shows
+	// progress: busy, not broken.
+	Busy *Busy `json:"busy,omitempty"`
+	// Interruptions counts workloads in a row whose own volume or container vanished under
+	// them (Concourse's garbage collector).
+	Interruptions int `json:"interruptions,omitempty"`
 	// FailingSince is when the current failing streak began.
 	FailingSince        *time.Time `json:"failing_since,omitempty"`
 	CheckedAt           *time.Time `json:"checked_at,omitempty"`
@@ -62,6 +69,32 @@ type Health struct {
 	// that the rest can be encoded once per outcome (see Server.encodeDeep).
 	AgeMS  float64 `json:"age_ms"`
 	Cached bool    `json:"cached"`
+}
+
+// Busy is what a slow stage of the workload in flight saw of the worker.
+type Busy struct {
+	Stage     string  `json:"stage"`
+	WaitingMS float64 `json:"waiting_ms"`
+	// Created and Destroyed count others' containers (or volumes) that appeared and
+	// disappeared in the last WindowMS.
+	Created   int     `json:"created_by_others"`
+	Destroyed int     `json:"destroyed_by_others"`
+	Of        string  `json:"of"`
+	WindowMS  float64 `json:"window_ms"`
+	// LastProgressAgoMS is how long ago a list last showed progress.
+	LastProgressAgoMS float64 `json:"last_progress_ago_ms"`
+}
+
+func busy(b *probes.Busy) *Busy {
+	if b == nil {
+		return nil
+	}
+	of := "containers"
+	if b.Component == probes.Baggageclaim {
+		of = "volumes"
+	}
+	return &Busy{Stage: b.Stage, WaitingMS: ms(b.Waiting), Created: b.Created, Destroyed: b.Destroyed, Of: of,
+		WindowMS: ms(b.Window), LastProgressAgoMS: ms(time.Since(b.LastProgress))}
 }
 
 // InFlight names the stage of a workload still running.
@@ -94,11 +127,9 @@ func stages(rs []probes.StageResult) []Stage {
 // deepHealth describes an outcome of the deep probe.
 func deepHealth(o probes.Outcome) Health {
 	r := o.Result
-	checked := o.CompletedAt.UTC()
 	h := Health{
 		Status:              o.State(),
 		Check:               "deep",
-		CheckedAt:           &checked,
 		DurationMS:          ms(r.Duration),
 		AgeMS:               ms(o.Age),
 		Cached:              o.Cached,
@@ -108,6 +139,12 @@ func deepHealth(o probes.Outcome) Health {
 		Handle:              r.Handle,
 		Stages:              stages(r.Stages),
 		InFlight:            inFlight(o.InFlight),
+		Busy:                busy(o.Busy),
+		Interruptions:       o.Interruptions,
+	}
+	if !o.CompletedAt.IsZero() { // zero when read from the workload in flight
+		checked := o.CompletedAt.UTC()
+		h.CheckedAt = &checked
 	}
 	if !o.FailingSince.IsZero() {
 		since := o.FailingSince.UTC()
@@ -116,12 +153,10 @@ func deepHealth(o probes.Outcome) Health {
 	h.Garden.Healthy, h.Garden.ResponseError = r.ComponentHealth(probes.Garden)
 	h.Baggageclaim.Healthy, h.Baggageclaim.ResponseError = r.ComponentHealth(probes.Baggageclaim)
 	if f, failed := r.FirstFailure(); failed {
-		h.FailedStage, h.Reason = f.Name, string(f.Reason)
-		h.Error = fmt.Sprintf("%s failed: %v", f.Name, f.Err)
-		if o.Saturated {
-			h.Error = fmt.Sprintf("saturated, not broken: %s failed: %v", f.Name, f.Err)
-		}
+		h.FailedStage = f.Name
 	}
+	reason, why := o.Why()
+	h.Reason, h.Error = string(reason), why
 	if o.Stale {
 		h.Error = "stale: the last result is older than --max-age"
 		if h.FailedStage == "" {
@@ -176,7 +211,11 @@ func (h Health) Text(name string) string {
 	if h.Stale {
 		fmt.Fprintf(&b, "[-]freshness failed: %s\n", Escape(h.Error))
 	}
-	if h.InFlight != nil {
+	switch {
+	case h.Busy != nil:
+		fmt.Fprintf(&b, "[~]%s waiting %s: busy, %d %s created and %d destroyed by others in the last %s\n", Escape(h.Busy.Stage),
+			fmtMS(h.Busy.WaitingMS), h.Busy.Created, h.Busy.Of, h.Busy.Destroyed, fmtMS(h.Busy.WindowMS))
+	case h.InFlight != nil:
 		fmt.Fprintf(&b, "[~]%s still running after %s (a newer workload)\n", Escape(h.InFlight.Stage), fmtMS(h.InFlight.ElapsedMS))
 	}
 	if len(h.Stages) == 0 && h.Error != "" {
@@ -185,7 +224,7 @@ func (h Health) Text(name string) string {
 	switch {
 	case h.Status == "pass":
 		fmt.Fprintf(&b, "%s check passed\n", name)
-	case h.Status == "warn" && h.Saturated:
+	case h.Status == "warn" && (h.Saturated || h.Busy != nil || h.Interruptions > 0):
 		fmt.Fprintf(&b, "%s check passed with warnings: %s\n", name, Escape(h.Error))
 	case h.Status == "warn":
 		fmt.Fprintf(&b, "%s check passed with warnings: %s (%d consecutive failures)\n", name, Escape(h.Error), h.ConsecutiveFailures)

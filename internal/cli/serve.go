@@ -33,6 +33,7 @@ type UpstreamConfig struct {
 	ProbeTimeout    time.Duration
 	CleanupTimeout  time.Duration
 	GraceTime       time.Duration
+	HardTimeout     time.Duration
 	OrphanAge       time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -41,9 +42,10 @@ type UpstreamConfig struct {
 func (u *UpstreamConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&u.GardenURL, "garden-url", "http://127.0.0.1:7777", "Garden server URL")
 	fs.StringVar(&u.BaggageclaimURL, "baggageclaim-url", "http://127.0.0.1:7788", "Baggageclaim server URL")
-	fs.DurationVar(&u.ProbeTimeout, "probe-timeout", probes.DefaultTimeout, "deadline of the workload's create stages")
-	fs.DurationVar(&u.CleanupTimeout, "cleanup-timeout", probes.DefaultCleanupTimeout, "deadline of each destroy stage, even after a timeout")
-	fs.DurationVar(&u.GraceTime, "grace-time", probes.DefaultGraceTime, "container grace time after which Garden reaps it; must exceed --probe-timeout")
+	fs.DurationVar(&u.ProbeTimeout, "probe-timeout", probes.DefaultTimeout, "how long the workload's forward stages are expected to take; past it a stage watches the worker for progress")
+	fs.DurationVar(&u.CleanupTimeout, "cleanup-timeout", probes.DefaultCleanupTimeout, "how long each destroy stage is expected to take; past it, the same watching (its limit at shutdown)")
+	fs.DurationVar(&u.HardTimeout, "hard-timeout", 0, "the most the forward stages together, and each destroy, may take whatever progress the worker shows (default 5m, Concourse's own tolerance, kept under --grace-time)")
+	fs.DurationVar(&u.GraceTime, "grace-time", probes.DefaultGraceTime, "container grace time after which Garden reaps it; must exceed --hard-timeout")
 	fs.DurationVar(&u.OrphanAge, "orphan-age", 0, "age after which the janitor reaps a health-check leftover (default --grace-time + --probe-timeout)")
 	fs.StringVar(&u.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&u.LogFormat, "log-format", "text", "log format: text or json")
@@ -58,11 +60,11 @@ func (u *UpstreamConfig) validate() error {
 			return fmt.Errorf("--%s must be positive, got %s", f.name, f.d)
 		}
 	}
-	t, err := probes.Timing{ProbeTimeout: u.ProbeTimeout, CleanupTimeout: u.CleanupTimeout, GraceTime: u.GraceTime, OrphanAge: u.OrphanAge}.Resolve()
+	t, err := probes.Timing{ProbeTimeout: u.ProbeTimeout, CleanupTimeout: u.CleanupTimeout, HardTimeout: u.HardTimeout, GraceTime: u.GraceTime, OrphanAge: u.OrphanAge}.Resolve()
 	if err != nil {
 		return flagError(err)
 	}
-	u.OrphanAge = t.OrphanAge
+	u.OrphanAge, u.HardTimeout = t.OrphanAge, t.HardTimeout
 	return nil
 }
 
@@ -114,6 +116,9 @@ type ServeConfig struct {
 	MaxAge            time.Duration
 	Freshness         time.Duration
 	ProcessTimeout    time.Duration
+	StallTimeout      time.Duration
+	MaxContainers     int
+	ContainerReserve  int
 	FailureThreshold  int
 	MaxTimeInError    time.Duration
 	OnSaturation      string
@@ -146,6 +151,9 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "background mode: a result older than this fails as stale (default 3 x --interval + a workload)")
 	fs.DurationVar(&cfg.Freshness, "freshness", 0, "a caller whose deadline comes while a workload runs gets the latest result if it is younger than this (default 3 x (--min-interval + a workload); background mode: --max-age)")
 	fs.DurationVar(&cfg.ProcessTimeout, "process-timeout", 0, "deadline of process.run, within --probe-timeout (default 3s, or --probe-timeout when shorter)")
+	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", probes.DefaultStallTimeout, "a slow stage fails as stalled when the worker shows no progress (nobody else's container or volume created or destroyed) for this long")
+	fs.IntVar(&cfg.MaxContainers, "max-containers", 0, "the worker's container limit (Concourse's --containerd-max-containers), when known (0: learnt when a create meets it)")
+	fs.IntVar(&cfg.ContainerReserve, "container-reserve", probes.DefaultContainerReserve, "container slots left to builds: with no more free, the workload holds its container stages back (200 warn, saturated)")
 	fs.IntVar(&cfg.FailureThreshold, "failure-threshold", probes.DefaultFailureThreshold, "consecutive failed workloads before reporting unhealthy")
 	fs.DurationVar(&cfg.MaxTimeInError, "max-time-in-error", 0, "also require the worker to have been failing this long before reporting unhealthy (0: off)")
 	fs.StringVar(&cfg.OnSaturation, "on-saturation", string(probes.SaturationWarn), "verdict of a worker at its container limit: warn (200) or fail (503)")
@@ -223,6 +231,10 @@ func (c *ServeConfig) validate() error {
 		return flagError(err)
 	}
 	c.MaxWait, c.MaxAge, c.Freshness, c.OrphanAge, c.ProcessTimeout = t.MaxWait, t.MaxAge, t.Freshness, t.OrphanAge, t.ProcessTimeout
+	c.StallTimeout, c.HardTimeout = t.StallTimeout, t.HardTimeout
+	if c.ContainerReserve < 0 {
+		return fmt.Errorf("--container-reserve must not be negative, got %d", c.ContainerReserve)
+	}
 	if err := c.workloadConfig(nil, nil).Validate(); err != nil { // settings only: no clients yet
 		return flagError(err)
 	}
@@ -251,7 +263,9 @@ func (c *ServeConfig) settings() []server.Setting {
 	return []server.Setting{
 		{Name: "Garden", Value: c.GardenURL}, {Name: "Baggageclaim", Value: c.BaggageclaimURL},
 		{Name: "Probe timeout", Value: c.ProbeTimeout.String()}, {Name: "Process timeout", Value: c.ProcessTimeout.String()},
-		{Name: "Cleanup timeout", Value: c.CleanupTimeout.String()}, {Name: "Grace time", Value: c.GraceTime.String()},
+		{Name: "Cleanup timeout", Value: c.CleanupTimeout.String()}, {Name: "Stall timeout", Value: c.StallTimeout.String()},
+		{Name: "Hard timeout", Value: c.HardTimeout.String()}, {Name: "Grace time", Value: c.GraceTime.String()},
+		{Name: "Max containers", Value: maxContainers(c.MaxContainers)}, {Name: "Container reserve", Value: strconv.Itoa(c.ContainerReserve)},
 		{Name: "Interval", Value: interval}, {Name: "Min interval", Value: c.MinInterval.String()},
 		{Name: "Freshness", Value: c.Freshness.String()}, {Name: "Failure threshold", Value: strconv.Itoa(c.FailureThreshold)},
 		{Name: "Max time in error", Value: c.MaxTimeInError.String()}, {Name: "On saturation", Value: c.OnSaturation},
@@ -260,13 +274,30 @@ func (c *ServeConfig) settings() []server.Setting {
 	}
 }
 
+// maxContainers says the container limit for the status page.
+func maxContainers(n int) string {
+	if n == 0 {
+		return "learnt when met"
+	}
+	return strconv.Itoa(n)
+}
+
 // timing maps the flags to the probe's timing, whose rules live in package probes.
 func (c *ServeConfig) timing() probes.Timing {
 	return probes.Timing{
 		ProbeTimeout: c.ProbeTimeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime,
+		StallTimeout: c.StallTimeout, HardTimeout: c.HardTimeout,
 		MinInterval: c.MinInterval, Interval: c.Interval, MaxAge: c.MaxAge, Freshness: c.Freshness, OrphanAge: c.OrphanAge,
 		MaxWait: c.MaxWait, MaxTimeInError: c.MaxTimeInError,
 	}
+}
+
+// reserve maps --container-reserve to the workload's (where 0 means the default).
+func (c *ServeConfig) reserve() int {
+	if c.ContainerReserve == 0 {
+		return -1 // none
+	}
+	return c.ContainerReserve
 }
 
 // skipStages splits --skip-stages.
@@ -284,7 +315,7 @@ func (c *ServeConfig) skipStages() []string {
 func (c *ServeConfig) workloadConfig(g probes.Containers, b probes.Volumes) probes.WorkloadConfig {
 	return probes.WorkloadConfig{
 		Garden: g, Baggageclaim: b, RootFSImportPath: c.RootFSImportPath, Skip: c.skipStages(),
-		Timeout: c.ProbeTimeout, CleanupTimeout: c.CleanupTimeout, ProcessTimeout: c.ProcessTimeout, GraceTime: c.GraceTime, Instance: c.Instance,
+		Timing: c.timing(), Instance: c.Instance, MaxContainers: c.MaxContainers, ContainerReserve: c.reserve(),
 	}
 }
 
