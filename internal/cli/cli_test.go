@@ -35,7 +35,8 @@ func TestParseServe(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c ServeConfig) {
 			if c.Listen != ":8889" || c.GardenURL != "http://127.0.0.1:7777" || c.ProbeTimeout != 5*time.Second ||
-				c.OrphanAge != 65*time.Second || c.MaxWait != 10*time.Second || c.JanitorInterval != time.Minute {
+				c.OrphanAge != 15*time.Minute || c.MaxWait != 10*time.Second || c.JanitorInterval != time.Minute ||
+				c.HardTimeout != 5*time.Minute || c.StallTimeout != 30*time.Second || c.GraceTime != 10*time.Minute || c.ContainerReserve != 1 {
 				t.Errorf("%+v", c)
 			}
 		}},
@@ -47,8 +48,17 @@ func TestParseServe(t *testing.T) {
 				}
 			}},
 		{name: "bad env names the variable", env: map[string]string{"DEEPPROBE_FAILURE_THRESHOLD": "many"}, wantErr: "DEEPPROBE_FAILURE_THRESHOLD (--failure-threshold)"},
-		{name: "grace time", args: []string{"--grace-time", "5s"}, wantErr: "--grace-time (5s) must exceed --probe-timeout (5s)"},
-		{name: "orphan age", args: []string{"--orphan-age", "6s"}, wantErr: "--orphan-age (6s) must be at least a whole workload"},
+		{name: "grace time", args: []string{"--grace-time", "5s"}, wantErr: "--grace-time (5s) must exceed --hard-timeout (5s)"},
+		{name: "an older grace time still runs, under a shorter hard timeout", args: []string{"--grace-time", "1m"}, check: func(t *testing.T, c ServeConfig) {
+			if c.HardTimeout != 55*time.Second || c.OrphanAge != 165*time.Second {
+				t.Errorf("hard timeout %s, orphan age %s", c.HardTimeout, c.OrphanAge)
+			}
+		}},
+		{name: "hard timeout above the grace time", args: []string{"--grace-time", "1m", "--hard-timeout", "5m"}, wantErr: "--grace-time (1m0s) must exceed --hard-timeout (5m0s)"},
+		{name: "hard timeout below the probe timeout", args: []string{"--hard-timeout", "1s"}, wantErr: "--hard-timeout (1s) must be at least --probe-timeout (5s)"},
+		{name: "stall timeout too short to see progress", args: []string{"--stall-timeout", "1s"}, wantErr: "--stall-timeout (1s) must be at least 2s"},
+		{name: "reserve takes every slot", args: []string{"--max-containers", "2", "--container-reserve", "2"}, wantErr: "--container-reserve (2) must be less than --max-containers (2)"},
+		{name: "orphan age", args: []string{"--orphan-age", "6s"}, wantErr: "--orphan-age (6s) must be at least the longest workload"},
 		{name: "max age without interval", args: []string{"--max-age", "1m"}, wantErr: "--max-age: only applies with --interval"},
 		{name: "relative rootfs", args: []string{"--rootfs-import-path", "skel"}, wantErr: "--rootfs-import-path: must be absolute"},
 		{name: "freshness and process timeout defaults", check: func(t *testing.T, c ServeConfig) {
