@@ -232,23 +232,31 @@ func (w *worker) calls(t *testing.T, sim string) map[string]int64 {
 	return out
 }
 
-// ours lists the health-check containers and volumes of one deepprobe instance.
+// ours lists the health-check containers and volumes of one deepprobe instance. It filters on
+// the marker alone and checks the instance client-side: containerd ORs a filter's properties.
 func (w *worker) ours(t *testing.T, instance string) (containers, volumes []string) {
 	t.Helper()
 	ctx := context.Background()
-	filter := map[string]string{probes.MarkerProperty: probes.MarkerValue, probes.InstanceProperty: instance}
-	cs, err := w.g.List(ctx, filter)
+	cs, err := w.g.List(ctx, probes.Marker())
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs, err := w.b.List(ctx, filter)
+	for _, h := range cs {
+		props, err := w.g.Properties(ctx, h)
+		if err == nil && probes.Marked(props) && props[probes.InstanceProperty] == instance {
+			containers = append(containers, h)
+		}
+	}
+	vs, err := w.b.List(ctx, probes.Marker())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range vs {
-		volumes = append(volumes, v.Handle)
+		if probes.Marked(v.Properties) && v.Properties[probes.InstanceProperty] == instance {
+			volumes = append(volumes, v.Handle)
+		}
 	}
-	return cs, volumes
+	return containers, volumes
 }
 
 // assertNoResidue fails t if the instance left a container or a volume.
@@ -297,6 +305,12 @@ type answer struct {
 		InFlight    *struct {
 			Stage string `json:"stage"`
 		} `json:"in_flight"`
+		Busy *struct {
+			Stage     string `json:"stage"`
+			Created   int    `json:"created_by_others"`
+			Destroyed int    `json:"destroyed_by_others"`
+		} `json:"busy"`
+		Interruptions int `json:"interruptions"`
 		Stages []struct {
 			Name, Status, Error string
 		} `json:"stages"`

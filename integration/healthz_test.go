@@ -65,11 +65,20 @@ func TestFailures(t *testing.T) {
 		wantStage  string
 		wantError  string
 		wantReason probes.Reason
+		flags      []string
 		maxTook    time.Duration
 	}{
 		{
-			name: "garden hangs on create", sim: "garden", route: garden.RouteCreate, fault: faults.Fault{Hang: true},
-			wantStage: probes.StageContainerCreate, wantError: "timed out", wantReason: probes.ReasonTimeout, maxTook: time.Second + 250*time.Millisecond,
+			name: "garden hangs on create, nothing else progresses: stalled", sim: "garden", route: garden.RouteCreate, fault: faults.Fault{Hang: true},
+			flags:     []string{"--stall-timeout", "2s"},
+			wantStage: probes.StageContainerCreate, wantError: "stalled: no containers created or destroyed by anyone else in 2s", wantReason: probes.ReasonStalled,
+			maxTook: 3*time.Second + 500*time.Millisecond, // the stall is seen on the next list, once a second
+		},
+		{
+			name: "garden hangs on create past the hard limit", sim: "garden", route: garden.RouteCreate, fault: faults.Fault{Hang: true},
+			flags:     []string{"--hard-timeout", "1500ms", "--cleanup-timeout", "500ms"},
+			wantStage: probes.StageContainerCreate, wantError: "timed out after 1.5s (the hard limit)", wantReason: probes.ReasonTimeout,
+			maxTook: 1500*time.Millisecond + 500*time.Millisecond,
 		},
 		{
 			name: "baggageclaim 500 on create", sim: "baggageclaim", route: baggageclaim.RouteCreate, fault: faults.Fault{Status: 500},
@@ -98,7 +107,9 @@ func TestFailures(t *testing.T) {
 		},
 		{
 			name: "stream-in hangs", sim: "baggageclaim", route: baggageclaim.RouteStreamIn, fault: faults.Fault{Hang: true},
-			wantStage: probes.StageVolumeStreamIn, wantError: "timed out", wantReason: probes.ReasonTimeout, maxTook: time.Second + 250*time.Millisecond,
+			flags:     []string{"--stall-timeout", "2s"},
+			wantStage: probes.StageVolumeStreamIn, wantError: "stalled: no volumes created or destroyed", wantReason: probes.ReasonStalled,
+			maxTook: 3*time.Second + 500*time.Millisecond, // the stall is seen on the next list, once a second
 		},
 		{
 			name: "process exits non-zero", behaviour: gardensim.Behaviour{Process: gardensim.ProcessExit, ExitStatus: 2},
@@ -110,7 +121,8 @@ func TestFailures(t *testing.T) {
 		},
 		{
 			name: "process hangs", behaviour: gardensim.Behaviour{Process: gardensim.ProcessHang},
-			wantStage: probes.StageProcessRun, wantError: "timed out", wantReason: probes.ReasonTimeout, maxTook: time.Second + 250*time.Millisecond,
+			flags:     []string{"--stall-timeout", "2s"},
+			wantStage: probes.StageProcessRun, wantError: "stalled", wantReason: probes.ReasonStalled, maxTook: 3*time.Second + 500*time.Millisecond, // the stall is seen on the next list, once a second
 		},
 		{
 			name: "process stream cut", behaviour: gardensim.Behaviour{Process: gardensim.ProcessCut},
@@ -129,7 +141,7 @@ func TestFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := startWorker(t)
 			w.needSim(t)
-			d := startDeepprobe(t, w, "--probe-timeout", "1s")
+			d := startDeepprobe(t, w, append([]string{"--probe-timeout", "1s"}, tt.flags...)...)
 			if tt.sim != "" {
 				w.fault(t, tt.sim, tt.route, tt.fault)
 			}
@@ -429,28 +441,71 @@ func TestSlowWorkerIsNotDead(t *testing.T) {
 	w.clearFaults(t)
 }
 
-// TestHungWorkerStillFails: creates that hang past --probe-timeout still give 503 within
-// every caller's deadline, naming container.create and timeout once a result exists.
+// TestHungWorkerStillFails: a wedged runtime (creates and destroys hang, nothing progresses)
+// gives 503 within every caller's deadline, naming container.create and stalled once the stall
+// timeout has passed: busy-watching never hides a wedge.
 func TestHungWorkerStillFails(t *testing.T) {
 	w := startWorker(t)
 	w.needSim(t)
 	d := startDeepprobe(t, w, "--probe-timeout", "500ms", "--process-timeout", "400ms", "--cleanup-timeout", "200ms",
-		"--min-interval", "500ms", "--grace-time", "1m")
-	w.fault(t, "garden", garden.RouteCreate, faults.Fault{Hang: true})
-	for i := range 6 {
-		a := d.get(t, "/healthz?timeout=200ms")
-		if a.status != http.StatusServiceUnavailable || a.took > time.Second {
-			t.Fatalf("probe %d: %d in %s: %s", i, a.status, a.took, a.body)
-		}
-		switch {
-		case i == 0 && (a.health.InFlight == nil || a.health.InFlight.Stage != probes.StageContainerCreate):
-			t.Errorf("first answer does not name the stage in flight: %s", a.body)
-		case i > 1 && (a.health.FailedStage != probes.StageContainerCreate || a.health.Reason != string(probes.ReasonTimeout)):
-			t.Errorf("probe %d: failed_stage %q reason %q: %s", i, a.health.FailedStage, a.health.Reason, a.body)
-		}
-		time.Sleep(600 * time.Millisecond) // the caller's period
+		"--min-interval", "500ms", "--stall-timeout", "2s", "--grace-time", "1m")
+	if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+		t.Fatalf("before the wedge: %d %s", a.status, a.body)
 	}
-	w.clearFaults(t)
+	w.behaviour(t, gardensim.Behaviour{Wedge: true})
+	wedged := time.Now()
+	var firstStalled time.Duration
+	for i := 0; firstStalled == 0; i++ {
+		time.Sleep(300 * time.Millisecond) // the caller's period, not synchronisation
+		a := d.get(t, "/healthz?timeout=200ms")
+		if a.took > time.Second {
+			t.Errorf("probe %d answered in %s with ?timeout=200ms", i, a.took)
+		}
+		if a.status == http.StatusServiceUnavailable && a.health.FailedStage == probes.StageContainerCreate && a.health.Reason == string(probes.ReasonStalled) {
+			firstStalled = time.Since(wedged)
+			break
+		}
+		if a.status == http.StatusOK && a.health.Busy != nil {
+			t.Fatalf("probe %d: a wedged worker read as busy: %s", i, a.body)
+		}
+		if time.Since(wedged) > 10*time.Second {
+			t.Fatalf("no 503 stalled 10s after the wedge; last answer %d %s", a.status, a.body)
+		}
+	}
+	t.Logf("first 503 stalled %s after the wedge (--stall-timeout 2s, --min-interval 500ms)", firstStalled.Round(10*time.Millisecond))
+	// Bound: the next workload starts within --min-interval plus a probe period, and stalls
+	// --stall-timeout after its create began.
+	if bound := 2*time.Second + 500*time.Millisecond + 300*time.Millisecond + time.Second; firstStalled > bound {
+		t.Errorf("first 503 stalled after %s, want within %s", firstStalled, bound)
+	}
+	w.behaviour(t, gardensim.Behaviour{})
+	waitPass(t, d)
+	// A stalled create's container may exist, so its volume was kept for the janitor; reap
+	// what the wedge left here, as the janitor does in production.
+	cs, vs := w.ours(t, d.instance)
+	for _, h := range cs {
+		_ = w.g.Destroy(context.Background(), h)
+	}
+	for _, h := range vs {
+		_ = w.b.Destroy(context.Background(), h)
+	}
+	w.assertNoResidue(t, d.instance)
+}
+
+// waitPass asks for fresh workloads until one passes.
+func waitPass(t *testing.T, d *deepprobe) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a := d.get(t, "/healthz")
+		if a.status == http.StatusOK && a.health.Status == "pass" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no passing workload 30s on: %d %s", a.status, a.body)
+		}
+		time.Sleep(200 * time.Millisecond) // past --min-interval, for a fresh workload
+	}
 }
 
 // TestSaturatedWorker: a worker at its container limit is full, not broken: 200 warn with
@@ -513,20 +568,26 @@ func TestRuntimeProfiles(t *testing.T) {
 
 // TestReaperRace: Garden's grace-time reaper race on every workload gives no false 503.
 func TestReaperRace(t *testing.T) {
-	w := startWorker(t, "--garden-reaper-race-every", "1")
-	w.needSim(t)
-	d := startDeepprobe(t, w, "--min-interval", "1ns")
-	n := 1000
-	if testing.Short() {
-		n = 100
-	}
-	for i := range n {
-		if a := d.get(t, "/healthz"); a.status != http.StatusOK {
-			t.Fatalf("workload %d: %d %s", i, a.status, a.body)
-		}
-	}
-	if got := d.metric(t, `deepprobe_workloads_total{result="pass"}`); got != float64(n) {
-		t.Errorf("%v passing workloads, want %d", got, n)
+	// On containerd the race is closed at its source (the grace time travels as a property at
+	// create); houdini, which learns it from the PUT alone, still races.
+	for _, runtime := range []string{"containerd", "houdini"} {
+		t.Run(runtime, func(t *testing.T) {
+			w := startWorker(t, "--garden-reaper-race-every", "1", "--runtime", runtime)
+			w.needSim(t)
+			d := startDeepprobe(t, w, "--min-interval", "1ns")
+			n := 500
+			if testing.Short() {
+				n = 50
+			}
+			for i := range n {
+				if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+					t.Fatalf("workload %d: %d %s", i, a.status, a.body)
+				}
+			}
+			if got := d.metric(t, `deepprobe_workloads_total{result="pass"}`); got != float64(n) {
+				t.Errorf("%v passing workloads, want %d", got, n)
+			}
+		})
 	}
 }
 

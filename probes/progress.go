@@ -29,6 +29,8 @@ type Busy struct {
 	Lists, ListErrors int
 	// Stalled is true once no progress was seen for the stall timeout.
 	Stalled bool
+	// Ended is true when the stage has ended and the run has moved on.
+	Ended bool
 }
 
 // Progressing reports whether the worker showed progress within the last stall timeout.
@@ -47,8 +49,12 @@ func (b Busy) noun() string {
 // String says it for a person: "container.create waiting 9.2s; 14 containers created and 12
 // destroyed by others in the last 10s".
 func (b Busy) String() string {
-	s := fmt.Sprintf("%s waiting %s; %d %s created and %d destroyed by others in the last %s",
-		b.Stage, b.Waiting.Round(100*time.Millisecond), b.Created, b.noun(), b.Destroyed, b.Window.Round(time.Second))
+	waiting := "waiting"
+	if b.Ended {
+		waiting = "waited"
+	}
+	s := fmt.Sprintf("%s %s %s; %d %s created and %d destroyed by others in the last %s",
+		b.Stage, waiting, b.Waiting.Round(100*time.Millisecond), b.Created, b.noun(), b.Destroyed, b.Window.Round(time.Second))
 	if b.ListErrors > 0 {
 		s += fmt.Sprintf(" (%d of %d list calls failed)", b.ListErrors, b.Lists)
 	}

@@ -186,8 +186,8 @@ type Progress struct {
 	// Limit is the stage's hard limit, and Deadline when it ends.
 	Limit    time.Duration
 	Deadline time.Time
-	// Busy is what the stage saw of the worker's progress once past its expected time (nil
-	// before).
+	// Busy is what the latest slow stage of the run saw of the worker's progress (nil until a
+	// stage was slow): this one's, or an earlier one's (then Ended).
 	Busy *Busy
 	// Failed is the run's first failed forward stage, when one has failed: the run is only
 	// cleaning up.
@@ -396,7 +396,12 @@ func (w *Workload) run(ctx context.Context, r *Run, s Stage, lim limits) StageRe
 	start := w.cfg.Now()
 	realStart := time.Now()
 	w.update(r.Handle, func(p *Progress) {
-		p.Stage, p.Since, p.Expected, p.Limit, p.Deadline, p.Busy = s.Name, start, lim.expected.Sub(realStart), lim.hard.Sub(realStart), lim.hard, nil
+		p.Stage, p.Since, p.Expected, p.Limit, p.Deadline = s.Name, start, lim.expected.Sub(realStart), lim.hard.Sub(realStart), lim.hard
+		if p.Busy != nil { // what an earlier stage saw still says how busy the worker is
+			b := *p.Busy
+			b.Ended = true
+			p.Busy = &b
+		}
 	})
 	done := make(chan struct{})
 	var wg sync.WaitGroup

@@ -97,7 +97,9 @@ func TestWorkloadMarksAndArmsGraceTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{probes.MarkerProperty: "true", probes.CreatedAtProperty: "2026-11-21T05:00:00Z", probes.InstanceProperty: "worker-1"}
+	// The grace time also travels as containerd's property, in nanoseconds, from the create on.
+	want := map[string]string{probes.MarkerProperty: "true", probes.CreatedAtProperty: "2026-11-21T05:00:00Z", probes.InstanceProperty: "worker-1",
+		probes.GraceTimeProperty: "600000000000"}
 	for k, v := range want {
 		if props[k] != v {
 			t.Errorf("property %s = %q, want %q", k, props[k], v)
