@@ -311,7 +311,7 @@ type answer struct {
 			Destroyed int    `json:"destroyed_by_others"`
 		} `json:"busy"`
 		Interruptions int `json:"interruptions"`
-		Stages []struct {
+		Stages        []struct {
 			Name, Status, Error string
 		} `json:"stages"`
 	}

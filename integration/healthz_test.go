@@ -575,7 +575,7 @@ func TestReaperRace(t *testing.T) {
 			w := startWorker(t, "--garden-reaper-race-every", "1", "--runtime", runtime)
 			w.needSim(t)
 			d := startDeepprobe(t, w, "--min-interval", "1ns")
-			n := 500
+			n := 200
 			if testing.Short() {
 				n = 50
 			}

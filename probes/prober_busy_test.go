@@ -14,7 +14,9 @@ import (
 )
 
 // progressVar is what a fake workload in flight reports.
-type progressVar struct{ p atomic.Pointer[probes.Progress] }
+type progressVar struct {
+	p atomic.Pointer[probes.Progress]
+}
 
 func (v *progressVar) running() (probes.Progress, bool) {
 	p := v.p.Load()

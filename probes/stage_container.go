@@ -109,9 +109,9 @@ func destroyContainer(ctx context.Context, g Containers, handle string) error {
 type containerLimit struct {
 	configured, reserve int
 
-	mu        sync.Mutex
-	learnt    int
-	learntAt  time.Time
+	mu       sync.Mutex
+	learnt   int
+	learntAt time.Time
 }
 
 // learntLimitTTL is how long a learnt limit holds: an operator may raise the limit, and a held

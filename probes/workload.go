@@ -167,8 +167,8 @@ func validateSkip(all []Stage, skip []string) error {
 // Workload is the smallest real job a worker must be able to do, as an ordered list of stages.
 // Run may be called concurrently, though the Prober never does.
 type Workload struct {
-	cfg    WorkloadConfig
-	stages []Stage
+	cfg     WorkloadConfig
+	stages  []Stage
 	listers map[Component]lister
 
 	mu       sync.Mutex

@@ -46,8 +46,10 @@ func TestWorkloadInterrupted(t *testing.T) {
 		wantWhy   string
 	}{
 		{
-			name:  "volume destroyed during stream-in",
-			slow:  func(w *workertest.Worker) error { return w.Baggageclaim.Faults.Set(baggageclaim.RouteStreamIn, faults.Fault{Latency: faults.Duration(300 * time.Millisecond)}) },
+			name: "volume destroyed during stream-in",
+			slow: func(w *workertest.Worker) error {
+				return w.Baggageclaim.Faults.Set(baggageclaim.RouteStreamIn, faults.Fault{Latency: faults.Duration(300 * time.Millisecond)})
+			},
 			stage: probes.StageVolumeStreamIn,
 			destroy: func(_ *garden.Client, b *baggageclaim.Client, h string) error {
 				return b.Destroy(context.Background(), h)
@@ -55,8 +57,10 @@ func TestWorkloadInterrupted(t *testing.T) {
 			wantStage: probes.StageVolumeStreamIn, wantWhy: "volume",
 		},
 		{
-			name:  "container destroyed before its process runs",
-			slow:  func(w *workertest.Worker) error { return w.Garden.Faults.Set(garden.RouteRun, faults.Fault{Latency: faults.Duration(300 * time.Millisecond)}) },
+			name: "container destroyed before its process runs",
+			slow: func(w *workertest.Worker) error {
+				return w.Garden.Faults.Set(garden.RouteRun, faults.Fault{Latency: faults.Duration(300 * time.Millisecond)})
+			},
 			stage: probes.StageProcessRun,
 			destroy: func(g *garden.Client, _ *baggageclaim.Client, h string) error {
 				return g.Destroy(context.Background(), h)

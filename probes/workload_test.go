@@ -187,11 +187,11 @@ func TestWorkloadFailures(t *testing.T) {
 			wantFailed: probes.StageContainerDestroy, wantErr: "404 page not found", wantReason: probes.ReasonUpstreamError,
 		},
 		{
-			name:        "cleanup runs when garden hangs on destroy too, and keeps the volume under the container",
-			garden:      map[string]faults.Fault{garden.RouteCreate: {Hang: true}, garden.RouteDestroy: {Hang: true}},
-			cfg:         probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 50 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond, HardTimeout: 100 * time.Millisecond}},
-			want:        "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=fail volume.destroy=skip",
-			wantFailed:  probes.StageContainerCreate, wantErr: "timed out", wantReason: probes.ReasonTimeout,
+			name:       "cleanup runs when garden hangs on destroy too, and keeps the volume under the container",
+			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}, garden.RouteDestroy: {Hang: true}},
+			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 50 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond, HardTimeout: 100 * time.Millisecond}},
+			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=fail volume.destroy=skip",
+			wantFailed: probes.StageContainerCreate, wantErr: "timed out", wantReason: probes.ReasonTimeout,
 			keepsVolume: true,
 		},
 		{

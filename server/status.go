@@ -306,7 +306,7 @@ func chart(entries []probes.Outcome) statusChart {
 		c.YTicks = append(c.YTicks, chartTick{Y: chartBase - (k-lo)/(hi-lo)*plot, Label: decade(k)})
 	}
 	slot := math.Min((chartRight-chartLeft)/float64(len(entries)), 40) // a few bars stay bars, not blocks
-	c.MarkSize = math.Min(10, slot*1.2) // marks shrink rather than overlap when the bars are many
+	c.MarkSize = math.Min(10, slot*1.2)                                // marks shrink rather than overlap when the bars are many
 	ticks := timeTicks(len(entries))
 	for i := range entries {
 		o := entries[len(entries)-1-i] // oldest on the left
