@@ -41,7 +41,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/deepprobe/deepprobe/internal/cli.Version=${VERSION} -X github.com/deepprobe/deepprobe/internal/cli.Commit=${COMMIT}" \
+      -ldflags "-s -w -X github.com/deepprobe/deepprobe/cli.Version=${VERSION} -X github.com/deepprobe/deepprobe/cli.Commit=${COMMIT}" \
       -o /out/ ./cmd/deepprobe ./cmd/workersim
 
 FROM scratch AS workersim

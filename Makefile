@@ -5,7 +5,7 @@ GO ?= go
 # line, deepprobe_build_info): set by the linker, here and in the Dockerfile's build stage.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -s -w -X github.com/deepprobe/deepprobe/internal/cli.Version=$(VERSION) -X github.com/deepprobe/deepprobe/internal/cli.Commit=$(COMMIT)
+LDFLAGS := -s -w -X github.com/deepprobe/deepprobe/cli.Version=$(VERSION) -X github.com/deepprobe/deepprobe/cli.Commit=$(COMMIT)
 IMAGE ?= deepprobe
 DIST := dist
 BIN := bin

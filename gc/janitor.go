@@ -12,9 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 )
 
 // Containers is the part of a Garden client the janitor uses.
@@ -184,7 +184,7 @@ func (j *Janitor) kinds() (containers, volumes kind) {
 	return kind{
 			name: KindContainer,
 			list: func(ctx context.Context) ([]resource, error) {
-				handles, err := g.List(ctx, probes.Marker())
+				handles, err := g.List(ctx, marker.Filter())
 				rs := make([]resource, len(handles))
 				for i, h := range handles {
 					rs[i] = resource{handle: h}
@@ -199,13 +199,13 @@ func (j *Janitor) kinds() (containers, volumes kind) {
 		kind{
 			name: KindVolume,
 			list: func(ctx context.Context) ([]resource, error) {
-				vs, err := b.List(ctx, probes.Marker())
+				vs, err := b.List(ctx, marker.Filter())
 				if err != nil {
 					return nil, err
 				}
 				// Volumes have no TTL: also those an earlier deepprobe marked with the legacy
 				// names (Baggageclaim filters on any name).
-				legacy, err := b.List(ctx, map[string]string{probes.LegacyMarkerProperty: probes.MarkerValue})
+				legacy, err := b.List(ctx, map[string]string{marker.LegacyMarkerProperty: marker.MarkerValue})
 				if len(legacy) > 0 {
 					seen := make(map[string]bool, len(vs))
 					for _, v := range vs {
@@ -339,7 +339,7 @@ func (j *Janitor) sweepKind(ctx context.Context, k kind, seen map[string]bool, h
 	for i, r := range rs {
 		seen[k.name+"/"+r.handle] = true
 		items[i] = Item{Kind: k.name, Handle: r.handle, Age: -1}
-		if !probes.IsProbeHandle(r.handle) {
+		if !marker.IsProbeHandle(r.handle) {
 			items[i] = items[i].skip(SkipForeignHandle)
 			continue
 		}
@@ -374,10 +374,10 @@ func (j *Janitor) consider(ctx context.Context, k kind, r resource, hold func(st
 		return k.settle(it, fmt.Errorf("reading properties: %w", err))
 	}
 	// The server filtered by the marker; check it again in case the server ignores filters.
-	if !probes.Marked(props) {
+	if !marker.Marked(props) {
 		return it.skip(SkipNotMarked)
 	}
-	instance := props[probes.InstanceProperty]
+	instance := props[marker.InstanceProperty]
 	it.Instance, it.OtherInstance = shorten(instance, maxInstanceLen), j.otherInstance(instance)
 	minAge, young := j.cfg.OrphanAge, SkipYoung
 	if it.OtherInstance {
@@ -438,7 +438,7 @@ func (j *Janitor) otherInstance(instance string) bool {
 // or in the future, by its first sighting (known is then false).
 func (j *Janitor) age(key string, props map[string]string) (age time.Duration, known bool) {
 	now := j.cfg.Now()
-	if created, err := time.Parse(time.RFC3339, probes.CreatedAt(props)); err == nil && !created.After(now) {
+	if created, err := time.Parse(time.RFC3339, marker.CreatedAt(props)); err == nil && !created.After(now) {
 		return now.Sub(created), true
 	}
 	j.seenMu.Lock()

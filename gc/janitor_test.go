@@ -17,13 +17,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deepprobe/deepprobe/gc"
-	"github.com/deepprobe/deepprobe/internal/workertest"
-	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 	"github.com/deepprobe/deepprobe/probes/rootfs"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/deepprobe/deepprobe/workersim/workertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -89,9 +89,9 @@ func (p *population) exists(handle string) (container, volume bool) {
 }
 
 func marked(created string, extra ...string) map[string]string {
-	props := map[string]string{probes.MarkerProperty: probes.MarkerValue}
+	props := map[string]string{marker.MarkerProperty: marker.MarkerValue}
 	if created != "" {
-		props[probes.CreatedAtProperty] = created
+		props[marker.CreatedAtProperty] = created
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		props[extra[i]] = extra[i+1]
@@ -141,10 +141,10 @@ func TestJanitorSafety(t *testing.T) {
 	}{
 		{func(i int) string { return fmt.Sprintf("health-check%s-%d", run, i) }, marked(old)},  // no dash
 		{func(i int) string { return fmt.Sprintf("HEALTH-CHECK-%s-%d", run, i) }, marked(old)}, // wrong case
-		{func(i int) string { return fmt.Sprintf("health-check-%s-nomarker-%d", run, i) }, map[string]string{probes.CreatedAtProperty: old}},
+		{func(i int) string { return fmt.Sprintf("health-check-%s-nomarker-%d", run, i) }, map[string]string{marker.CreatedAtProperty: old}},
 		{func(i int) string { return fmt.Sprintf("probe-%s-%d", run, i) }, marked(old)}, // marker, other prefix
-		{func(i int) string { return fmt.Sprintf("health-check-%s-false-%d", run, i) }, map[string]string{probes.MarkerProperty: "false", probes.CreatedAtProperty: old}},
-		{func(i int) string { return fmt.Sprintf("health-check-%s-TRUE-%d", run, i) }, map[string]string{probes.MarkerProperty: "TRUE", probes.CreatedAtProperty: old}},
+		{func(i int) string { return fmt.Sprintf("health-check-%s-false-%d", run, i) }, map[string]string{marker.MarkerProperty: "false", marker.CreatedAtProperty: old}},
+		{func(i int) string { return fmt.Sprintf("health-check-%s-TRUE-%d", run, i) }, map[string]string{marker.MarkerProperty: "TRUE", marker.CreatedAtProperty: old}},
 		{func(i int) string { return fmt.Sprintf("build-%s-%d", run, i) }, map[string]string{"purpose": "build"}},
 		{func(i int) string { return uuid.NewString() }, nil},
 	}
@@ -156,7 +156,7 @@ func TestJanitorSafety(t *testing.T) {
 		}
 	}
 	orphan := func(name, created string, extra ...string) string {
-		h := probes.HandlePrefix + run + "-" + name
+		h := marker.HandlePrefix + run + "-" + name
 		pop.add(h, marked(created, extra...))
 		return h
 	}
@@ -170,9 +170,9 @@ func TestJanitorSafety(t *testing.T) {
 	// still run at 5 minutes, this one's own rule notwithstanding.
 	ownInstance, otherInstance := "me-"+run, "other-"+run
 	fiveMinutes := c.Now().Add(-5 * time.Minute).Format(time.RFC3339)
-	ownOrphan := orphan("own", fiveMinutes, probes.InstanceProperty, ownInstance)
-	otherYoung := orphan("other-young", fiveMinutes, probes.InstanceProperty, otherInstance)
-	otherOld := orphan("other-old", old, probes.InstanceProperty, otherInstance)
+	ownOrphan := orphan("own", fiveMinutes, marker.InstanceProperty, ownInstance)
+	otherYoung := orphan("other-young", fiveMinutes, marker.InstanceProperty, otherInstance)
+	otherOld := orphan("other-old", old, marker.InstanceProperty, otherInstance)
 
 	j := newJanitor(t, g, b, c, gc.Config{DryRun: real, Concurrency: 8, Instance: ownInstance, InFlight: func(h string) bool { return h == inFlight }})
 	ours := func(r gc.Report, handle string) (gc.Action, string) {
@@ -256,7 +256,7 @@ func TestJanitorFaults(t *testing.T) {
 	pop := &population{t: t, g: g, b: b}
 	t.Cleanup(pop.cleanup)
 	c := workertest.NewClock(time.Now())
-	h := probes.HandlePrefix + "faulty"
+	h := marker.HandlePrefix + "faulty"
 	pop.add(h, marked(c.Now().Add(-time.Hour).Format(time.RFC3339)))
 	j := newJanitor(t, g, b, c, gc.Config{CallTimeout: 100 * time.Millisecond})
 
@@ -290,8 +290,8 @@ func TestJanitorFaults(t *testing.T) {
 	})
 	t.Run("a server that ignores the filter", func(t *testing.T) {
 		// A broken server lists everything: the janitor's own checks still protect foreign ones.
-		foreign := probes.HandlePrefix + "no-marker"
-		pop.add(foreign, map[string]string{probes.CreatedAtProperty: c.Now().Add(-time.Hour).Format(time.RFC3339)})
+		foreign := marker.HandlePrefix + "no-marker"
+		pop.add(foreign, map[string]string{marker.CreatedAtProperty: c.Now().Add(-time.Hour).Format(time.RFC3339)})
 		j := newJanitor(t, g, ignoringFilter{b}, c, gc.Config{})
 		r := j.Sweep(context.Background())
 		if cnt, vol := pop.exists(foreign); !cnt || !vol {
@@ -414,7 +414,7 @@ func TestJanitorReapsLegacyMarkedVolumes(t *testing.T) {
 	g, b := w.Clients(t)
 	ctx := context.Background()
 	old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-	legacy := map[string]string{probes.LegacyMarkerProperty: "true", probes.LegacyCreatedAtProperty: old}
+	legacy := map[string]string{marker.LegacyMarkerProperty: "true", marker.LegacyCreatedAtProperty: old}
 	for _, h := range []string{"health-check-legacy", "build-cache-legacy"} {
 		if _, err := b.CreateVolume(ctx, baggageclaim.Request{Handle: h, Strategy: baggageclaim.EmptyStrategy(), Properties: legacy}); err != nil {
 			t.Fatal(err)

@@ -15,12 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/deepprobe/deepprobe/gc"
-	"github.com/deepprobe/deepprobe/internal/workertest"
-	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/deepprobe/deepprobe/workersim/workertest"
 )
 
 // fakeWorker is an in-memory Garden and Baggageclaim for rules that need no wire: each
@@ -121,7 +121,7 @@ func TestJanitorOtherInstances(t *testing.T) {
 	c := workertest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	at := func(age time.Duration) string { return c.Now().Add(-age).Format(time.RFC3339) }
 	withInstance := func(age time.Duration, instance string) map[string]string {
-		return marked(at(age), probes.InstanceProperty, instance)
+		return marked(at(age), marker.InstanceProperty, instance)
 	}
 	orphanAge := time.Minute
 	tests := []struct {
@@ -163,13 +163,13 @@ func TestJanitorWarnsOfOtherInstances(t *testing.T) {
 	c := workertest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	young := c.Now().Add(-time.Second).Format(time.RFC3339)
 	f := &fakeWorker{}
-	f.add("health-check-mine", marked(young, probes.InstanceProperty, "me"))
+	f.add("health-check-mine", marked(young, marker.InstanceProperty, "me"))
 	var instances []string
 	for i := range 7 {
 		inst := fmt.Sprintf("other-%d", i)
 		instances = append(instances, inst)
 		for k := range 3 { // several leftovers of one instance still make one line
-			f.add(fmt.Sprintf("health-check-%d-%d", i, k), marked(young, probes.InstanceProperty, inst))
+			f.add(fmt.Sprintf("health-check-%d-%d", i, k), marked(young, marker.InstanceProperty, inst))
 		}
 	}
 	var logs syncBuffer
@@ -212,7 +212,7 @@ func TestJanitorBeingDestroyed(t *testing.T) {
 	pop := &population{t: t, g: g, b: b}
 	t.Cleanup(pop.cleanup)
 	c := workertest.NewClock(time.Now())
-	h := probes.HandlePrefix + "wedged"
+	h := marker.HandlePrefix + "wedged"
 	pop.add(h, marked(c.Now().Add(-time.Hour).Format(time.RFC3339)))
 
 	reg := prometheus.NewPedanticRegistry()
@@ -269,7 +269,7 @@ func TestJanitorMetricsMatchTheReport(t *testing.T) {
 		f.add(fmt.Sprintf("health-check-old-%d", i), marked(old))
 	}
 	f.add("health-check-young", marked(young))
-	f.add("health-check-other", marked(young, probes.InstanceProperty, "you"))
+	f.add("health-check-other", marked(young, marker.InstanceProperty, "you"))
 	f.add("build-1", marked(old))
 	f.add("health-check-unmarked", map[string]string{})
 	reg := prometheus.NewPedanticRegistry()

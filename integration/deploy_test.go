@@ -24,7 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/deepprobe/deepprobe/internal/cli"
+	"github.com/deepprobe/deepprobe/cli"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/server"
 	"github.com/deepprobe/deepprobe/workersim/faults"

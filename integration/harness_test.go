@@ -19,9 +19,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
 )
@@ -237,22 +237,22 @@ func (w *worker) calls(t *testing.T, sim string) map[string]int64 {
 func (w *worker) ours(t *testing.T, instance string) (containers, volumes []string) {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := w.g.List(ctx, probes.Marker())
+	cs, err := w.g.List(ctx, marker.Filter())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range cs {
 		props, err := w.g.Properties(ctx, h)
-		if err == nil && probes.Marked(props) && props[probes.InstanceProperty] == instance {
+		if err == nil && marker.Marked(props) && props[marker.InstanceProperty] == instance {
 			containers = append(containers, h)
 		}
 	}
-	vs, err := w.b.List(ctx, probes.Marker())
+	vs, err := w.b.List(ctx, marker.Filter())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range vs {
-		if probes.Marked(v.Properties) && v.Properties[probes.InstanceProperty] == instance {
+		if marker.Marked(v.Properties) && v.Properties[marker.InstanceProperty] == instance {
 			volumes = append(volumes, v.Handle)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
-	"github.com/deepprobe/deepprobe/internal/cli"
+	"github.com/deepprobe/deepprobe/cli"
 )
 
 // TestKubernetesNetworkPolicy: the shipped NetworkPolicy (strict-decoded) selects the worker

@@ -22,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
-	"github.com/deepprobe/deepprobe/internal/cli"
+	"github.com/deepprobe/deepprobe/cli"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/server"
 	"github.com/deepprobe/deepprobe/workersim/faults"
@@ -246,7 +246,7 @@ func TestBuildsAreStamped(t *testing.T) {
 	dockerfile, _ := os.ReadFile("../Dockerfile")
 	build := string(dockerfile)[strings.Index(string(dockerfile), "AS build"):]
 	for _, want := range []string{"ARG VERSION=", "ARG COMMIT=",
-		"-X github.com/deepprobe/deepprobe/internal/cli.Version=${VERSION}", "-X github.com/deepprobe/deepprobe/internal/cli.Commit=${COMMIT}"} {
+		"-X github.com/deepprobe/deepprobe/cli.Version=${VERSION}", "-X github.com/deepprobe/deepprobe/cli.Commit=${COMMIT}"} {
 		if !strings.Contains(build, want) {
 			t.Errorf("the Dockerfile's build stage lacks %q", want)
 		}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deepprobe/deepprobe/internal/cli"
+	"github.com/deepprobe/deepprobe/cli"
 )
 
 const systemdDir = "../deploy/systemd"

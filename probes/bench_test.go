@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/deepprobe/deepprobe/workersim/workertest"
 )
 
 // BenchmarkWorkload runs whole workloads against the simulators (or the real servers).

@@ -9,8 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
+	"github.com/deepprobe/deepprobe/workersim/workertest"
 )
 
 // fakeWorkload blocks every run until released, and counts runs and concurrency.

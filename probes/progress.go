@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/deepprobe/deepprobe/probes/marker"
 )
 
 // Busy is what a slow stage of ours saw of the worker while it waited: whether the runtime is
@@ -141,7 +143,7 @@ func (w *watch) observe(ctx context.Context) bool {
 	} else {
 		cur := make(map[string]bool, len(handles))
 		for _, h := range handles {
-			if !IsProbeHandle(h) {
+			if !marker.IsProbeHandle(h) {
 				cur[h] = true
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 )
 
 // Pinger is the part of a Garden client the shallow check uses.
@@ -143,7 +144,7 @@ func (s *Shallow) round(ctx context.Context, r *shallowRound) {
 	wg.Add(2)
 	go run(0, CheckGardenPing, Garden, func() error { return s.cfg.Garden.Ping(ctx) })
 	go run(1, CheckBaggageclaimList, Baggageclaim, func() error {
-		_, err := s.cfg.Baggageclaim.List(ctx, Marker())
+		_, err := s.cfg.Baggageclaim.List(ctx, marker.Filter())
 		return err
 	})
 	wg.Wait()

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/deepprobe/deepprobe/workersim/workertest"
 )
 
 // TestShallowSharesOneRound: 500 concurrent callers cause one upstream round, and its results

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 )
 
 // Stage names of the container's life.
@@ -187,7 +188,7 @@ func (l *containerLimit) learn(ctx context.Context, g Containers, now time.Time,
 	l.mu.Unlock()
 	leftovers := 0
 	for _, h := range handles {
-		if IsProbeHandle(h) {
+		if marker.IsProbeHandle(h) {
 			leftovers++
 		}
 	}

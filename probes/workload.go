@@ -15,6 +15,7 @@ import (
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 	"github.com/deepprobe/deepprobe/probes/rootfs"
 )
 
@@ -69,7 +70,7 @@ type WorkloadConfig struct {
 	// Arch is the GOARCH of the executable that process.run runs (default: deepprobe's own,
 	// which is the worker's when deepprobe runs beside it).
 	Arch string
-	// Instance is written into the InstanceProperty of what the workload creates.
+	// Instance is written into the marker.InstanceProperty of what the workload creates.
 	Instance string
 	// Now and NewHandle replace the clock and the handle generator in tests.
 	Now       func() time.Time
@@ -103,7 +104,7 @@ func (c WorkloadConfig) withDefaults() (WorkloadConfig, error) {
 		c.Now = time.Now
 	}
 	if c.NewHandle == nil {
-		c.NewHandle = func() string { return HandlePrefix + uuid.NewString() }
+		c.NewHandle = func() string { return marker.HandlePrefix + uuid.NewString() }
 	}
 	return c, nil
 }
@@ -299,11 +300,11 @@ func (w *Workload) Run(ctx context.Context) Result {
 	t := w.cfg.Timing
 	res := Result{Handle: r.Handle, StartedAt: w.cfg.Now()}
 	r.Properties = map[string]string{
-		MarkerProperty:    MarkerValue,
-		CreatedAtProperty: res.StartedAt.UTC().Format(time.RFC3339),
+		marker.MarkerProperty:    marker.MarkerValue,
+		marker.CreatedAtProperty: res.StartedAt.UTC().Format(time.RFC3339),
 	}
 	if w.cfg.Instance != "" {
-		r.Properties[InstanceProperty] = w.cfg.Instance
+		r.Properties[marker.InstanceProperty] = w.cfg.Instance
 	}
 	record := func(sr StageResult) {
 		res.Stages = append(res.Stages, sr)

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/deepprobe/deepprobe/workersim/workertest"
 )
 
 // whenRunning calls f once the workload reports stage, from another goroutine, and returns a
@@ -173,7 +174,7 @@ func TestWorkloadLeavesTheLastSlotsToBuilds(t *testing.T) {
 		}
 	})
 	t.Run("full of deepprobe's own leftovers is not saturated", func(t *testing.T) {
-		if _, err := g.Create(context.Background(), garden.Spec{Handle: probes.HandlePrefix + "leftover", RootFSPath: "raw://" + v.Path}); err != nil {
+		if _, err := g.Create(context.Background(), garden.Spec{Handle: marker.HandlePrefix + "leftover", RootFSPath: "raw://" + v.Path}); err != nil {
 			t.Fatal(err)
 		}
 		wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{})

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deepprobe/deepprobe/internal/workertest"
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/deepprobe/deepprobe/workersim/workertest"
 )
 
 func newWorkload(t *testing.T, w *workertest.Worker, cfg probes.WorkloadConfig) (*probes.Workload, *garden.Client, *baggageclaim.Client) {
@@ -41,7 +42,7 @@ func newWorkloadCfg(t testing.TB, w *workertest.Worker, cfg probes.WorkloadConfi
 func assertNoResidue(t *testing.T, g *garden.Client, b *baggageclaim.Client, handle string) {
 	t.Helper()
 	ctx := context.Background()
-	handles, err := g.List(ctx, probes.Marker())
+	handles, err := g.List(ctx, marker.Filter())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestWorkloadPasses(t *testing.T) {
 	if got := stageStatuses(res); got != want {
 		t.Fatalf("stages %s, want %s (%+v)", got, want, res.Stages)
 	}
-	if !res.Passed() || !probes.IsProbeHandle(res.Handle) {
+	if !res.Passed() || !marker.IsProbeHandle(res.Handle) {
 		t.Errorf("result %+v", res)
 	}
 	assertNoResidue(t, g, b, res.Handle)
@@ -98,7 +99,7 @@ func TestWorkloadMarksAndArmsGraceTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The grace time also travels as containerd's property, in nanoseconds, from the create on.
-	want := map[string]string{probes.MarkerProperty: "true", probes.CreatedAtProperty: "2026-11-21T05:00:00Z", probes.InstanceProperty: "worker-1",
+	want := map[string]string{marker.MarkerProperty: "true", marker.CreatedAtProperty: "2026-11-21T05:00:00Z", marker.InstanceProperty: "worker-1",
 		probes.GraceTimeProperty: "600000000000"}
 	for k, v := range want {
 		if props[k] != v {
@@ -346,7 +347,7 @@ func TestWorkloadFailures(t *testing.T) {
 				wantContainers = 1
 			}
 			ours := func(hs []string) []string {
-				return slices.DeleteFunc(hs, func(h string) bool { return !probes.IsProbeHandle(h) })
+				return slices.DeleteFunc(hs, func(h string) bool { return !marker.IsProbeHandle(h) })
 			}
 			if tt.behaviour.ReaperRaceEvery > 0 { // Garden's reaper removes it a few ms later
 				waitFor(t, func() bool { return len(ours(w.Garden.Handles())) == 0 })

@@ -132,7 +132,7 @@ func TestOneAddressCannotTakeEverySlot(t *testing.T) {
 // new connection served: an idle one is closed for it.
 func TestIdleConnectionsMakeRoom(t *testing.T) {
 	s, addr := listening(t, Config{MaxConnections: 4}) // no reserve below 8: a share of 4
-	for range 4 { // a client each: four connections, left open and idle
+	for range 4 {                                      // a client each: four connections, left open and idle
 		if err := getOK(clientFrom(t, "127.0.0.1", 5*time.Second), "http://"+addr+"/livez"); err != nil {
 			t.Fatal(err)
 		}

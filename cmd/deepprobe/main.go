@@ -2,6 +2,6 @@
 // HTTP endpoint it creates a volume and a container and destroys both. See the README.
 package main
 
-import "github.com/deepprobe/deepprobe/internal/cli"
+import "github.com/deepprobe/deepprobe/cli"
 
 func main() { cli.RunAndExit() }

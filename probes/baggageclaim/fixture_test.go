@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deepprobe/deepprobe/internal/capture"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/workersim/capture"
 )
 
 // recordedState is the servers' state directory in the captures.

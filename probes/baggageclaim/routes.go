@@ -3,7 +3,7 @@ package baggageclaim
 import (
 	"net/http"
 
-	"github.com/deepprobe/deepprobe/internal/routes"
+	"github.com/deepprobe/deepprobe/probes/routes"
 )
 
 // Route names, as used in errors, simulator fault knobs and call counters.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deepprobe/deepprobe/internal/capture"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/workersim/capture"
 )
 
 // TestClientAgainstCaptures checks that the client sends the recorded request byte for byte

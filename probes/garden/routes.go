@@ -3,7 +3,7 @@ package garden
 import (
 	"net/http"
 
-	"github.com/deepprobe/deepprobe/internal/routes"
+	"github.com/deepprobe/deepprobe/probes/routes"
 )
 
 // Route names, as used in errors, simulator fault knobs and call counters.

@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/deepprobe/deepprobe/internal/routes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/routes"
 )
 
 // errLimit is a stream larger than the caller's ?limit=.

@@ -32,6 +32,7 @@ import (
 	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
+	"github.com/deepprobe/deepprobe/probes/marker"
 	"github.com/deepprobe/deepprobe/probes/rootfs"
 )
 
@@ -268,8 +269,8 @@ func (b *bench) rawWorkload() error {
 	if err != nil {
 		return err
 	}
-	h := probes.HandlePrefix + uuid.NewString()
-	props := map[string]string{probes.MarkerProperty: probes.MarkerValue, probes.CreatedAtProperty: time.Now().UTC().Format(time.RFC3339)}
+	h := marker.HandlePrefix + uuid.NewString()
+	props := map[string]string{marker.MarkerProperty: marker.MarkerValue, marker.CreatedAtProperty: time.Now().UTC().Format(time.RFC3339)}
 	strategy := baggageclaim.EmptyStrategy()
 	if p := os.Getenv("DEEPPROBE_ROOTFS_IMPORT_PATH"); p != "" {
 		strategy = baggageclaim.ImportStrategy(p)
@@ -902,7 +903,7 @@ func (b *bench) slowWorker() error {
 	}
 	// Sample the worker: at most one health-check volume may exist at any moment.
 	for ctx.Err() == nil {
-		_, body, err := get(b.bcURL + "/volumes?" + probes.MarkerProperty + "=" + probes.MarkerValue)
+		_, body, err := get(b.bcURL + "/volumes?" + marker.MarkerProperty + "=" + marker.MarkerValue)
 		if err == nil {
 			var vs []json.RawMessage
 			if json.Unmarshal(body, &vs) == nil && len(vs) > maxVolumes {

@@ -11,7 +11,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/deepprobe/deepprobe/internal/routes"
+	"github.com/deepprobe/deepprobe/probes/routes"
 )
 
 // MaxBody is the most of an answer's body that is read; a longer body is an error.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deepprobe/deepprobe/internal/routes"
+	"github.com/deepprobe/deepprobe/probes/routes"
 )
 
 var testAPI = API{

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deepprobe/deepprobe/internal/workertest"
-	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
+	"github.com/deepprobe/deepprobe/probes/marker"
 	"github.com/deepprobe/deepprobe/workersim/baggageclaimsim"
 	"github.com/deepprobe/deepprobe/workersim/gardensim"
+	"github.com/deepprobe/deepprobe/workersim/workertest"
 )
 
 // lockedBuffer is a strings.Builder that a command and a test may use at once; wrote
@@ -97,9 +97,9 @@ func TestJanitorCommandPrintsEachSweep(t *testing.T) {
 func TestJanitorCommandInstance(t *testing.T) {
 	flags, bc := janitorWorker(t)
 	ctx := context.Background()
-	h := probes.HandlePrefix + "other"
-	props := map[string]string{probes.MarkerProperty: probes.MarkerValue, probes.InstanceProperty: "other-host",
-		probes.CreatedAtProperty: time.Now().Add(-10 * time.Second).UTC().Format(time.RFC3339)}
+	h := marker.HandlePrefix + "other"
+	props := map[string]string{marker.MarkerProperty: marker.MarkerValue, marker.InstanceProperty: "other-host",
+		marker.CreatedAtProperty: time.Now().Add(-10 * time.Second).UTC().Format(time.RFC3339)}
 	if _, err := bc.CreateVolume(ctx, baggageclaim.Request{Handle: h, Strategy: baggageclaim.EmptyStrategy(), Properties: props}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 )
 
 // Version and Commit are set by the linker: `make build`, `make release` and the Docker build
-// pass -ldflags "-X github.com/deepprobe/deepprobe/internal/cli.Version=... -X
-// github.com/deepprobe/deepprobe/internal/cli.Commit=...". They are plain string variables
+// pass -ldflags "-X github.com/deepprobe/deepprobe/cli.Version=... -X
+// github.com/deepprobe/deepprobe/cli.Commit=...". They are plain string variables
 // with constant defaults, so that -X takes effect (a variable initialised by a function call is
 // overwritten at start-up, whatever the linker set). Read them through BuildCommit.
 var (

@@ -1,4 +1,4 @@
-package probes
+package marker
 
 import "strings"
 
@@ -36,8 +36,8 @@ func CreatedAt(props map[string]string) string {
 	return props[LegacyCreatedAtProperty]
 }
 
-// Marker is the property filter that selects deepprobe's resources on the servers.
-func Marker() map[string]string { return map[string]string{MarkerProperty: MarkerValue} }
+// Filter is the property filter that selects deepprobe's resources on the servers.
+func Filter() map[string]string { return map[string]string{MarkerProperty: MarkerValue} }
 
 // IsProbeHandle reports whether handle has the exact, case-sensitive health-check prefix and
 // something after it.
