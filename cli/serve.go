@@ -420,7 +420,7 @@ func (m *Main) logOutcome(o probes.Outcome) {
 	ended, failures, since := m.streak.observe(o)
 	if f, failed := res.FirstFailure(); failed {
 		m.logger.Warn("workload failed", "handle", res.Handle, "stage", f.Name, "reason", f.Reason, "error", f.Err,
-			"duration", res.Duration, "verdict", o.State(), "consecutive_failures", o.ConsecutiveFailures)
+			"duration", res.Duration, "verdict", o.Verdict(), "consecutive_failures", o.ConsecutiveFailures)
 		return
 	}
 	if ended {

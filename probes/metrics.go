@@ -138,5 +138,5 @@ func NewDeepFailing(reg prometheus.Registerer) (func(Outcome), error) {
 	if err := register(reg, g); err != nil {
 		return nil, err
 	}
-	return func(o Outcome) { g.Set(boolGauge(o.State() == "fail")) }, nil
+	return func(o Outcome) { g.Set(boolGauge(o.Verdict() == "fail")) }, nil
 }

@@ -121,10 +121,10 @@ type Outcome struct {
 	Healthy bool
 }
 
-// State is "fail" when the worker is judged unhealthy (stale included); "pass" when the last
+// Verdict is "fail" when the worker is judged unhealthy (stale included); "pass" when the last
 // workload passed with nothing to say; "warn" otherwise: a failure below the thresholds, a
 // saturated, busy or interrupted worker.
-func (o Outcome) State() string {
+func (o Outcome) Verdict() string {
 	switch {
 	case !o.Healthy:
 		return "fail"

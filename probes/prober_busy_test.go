@@ -51,7 +51,7 @@ func TestProberBusyIsNotBroken(t *testing.T) {
 
 	// No result yet, the first workload slow but the worker busy: 200 warn busy.
 	r := deadlineCheck(t, p, w, false)
-	if r.err != nil || !r.o.Healthy || r.o.State() != "warn" || r.o.Busy == nil {
+	if r.err != nil || !r.o.Healthy || r.o.Verdict() != "warn" || r.o.Busy == nil {
 		t.Fatalf("busy worker, no result yet: %+v, %v", r.o, r.err)
 	}
 	if reason, why := r.o.Why(); reason != probes.ReasonBusy || why != "busy, not broken: container.create waiting 9.2s; 14 containers created and 12 destroyed by others in the last 10s" {
@@ -99,7 +99,7 @@ func TestProberFailureInFlight(t *testing.T) {
 	f := stalled.Stages[0]
 	prog.p.Store(&probes.Progress{Stage: probes.StageContainerDestroy, Failed: &f, Partial: stalled, Deadline: time.Now().Add(time.Hour)})
 	r := deadlineCheck(t, p, w, false)
-	if r.err != nil || r.o.Healthy || r.o.State() != "fail" || r.o.ConsecutiveFailures != 1 || r.o.InFlight == nil {
+	if r.err != nil || r.o.Healthy || r.o.Verdict() != "fail" || r.o.ConsecutiveFailures != 1 || r.o.InFlight == nil {
 		t.Fatalf("failure in flight: %+v, %v", r.o, r.err)
 	}
 	// It was not committed: the workload's own end decides the streak.
@@ -132,7 +132,7 @@ func TestProberInterruptedRunsAgain(t *testing.T) {
 	w.release <- interrupted()
 	<-w.started
 	w.release <- passed()
-	if r := <-ch; r.err != nil || r.o.State() != "pass" || w.runs.Load() != 2 {
+	if r := <-ch; r.err != nil || r.o.Verdict() != "pass" || w.runs.Load() != 2 {
 		t.Fatalf("after a re-run that passed: %+v, %v, runs %d", r.o, r.err, w.runs.Load())
 	}
 	if len(seen) != 2 || seen[0].Interruptions != 1 || seen[0].Result.Interrupted == "" || seen[1].Interruptions != 0 {
@@ -147,7 +147,7 @@ func TestProberInterruptedRunsAgain(t *testing.T) {
 	<-w.started
 	w.release <- interrupted()
 	r := <-ch
-	if r.err != nil || !r.o.Healthy || r.o.State() != "warn" || r.o.Interruptions != 2 || r.o.ConsecutiveFailures != 0 || w.runs.Load() != 4 {
+	if r.err != nil || !r.o.Healthy || r.o.Verdict() != "warn" || r.o.Interruptions != 2 || r.o.ConsecutiveFailures != 0 || w.runs.Load() != 4 {
 		t.Fatalf("interrupted twice: %+v, %v, runs %d", r.o, r.err, w.runs.Load())
 	}
 	if reason, _ := r.o.Why(); reason != probes.ReasonInterrupted {

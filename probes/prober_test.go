@@ -99,7 +99,7 @@ func TestProberCoalescesAndCaches(t *testing.T) {
 	w.release <- passed()
 	for _, ch := range append(joined, first) {
 		r := <-ch
-		if r.err != nil || !r.o.Healthy || r.o.Cached || r.o.State() != "pass" {
+		if r.err != nil || !r.o.Healthy || r.o.Cached || r.o.Verdict() != "pass" {
 			t.Fatalf("outcome %+v, %v", r.o, r.err)
 		}
 	}
@@ -120,7 +120,7 @@ func TestProberCoalescesAndCaches(t *testing.T) {
 	<-w.started
 	w.release <- failed(probes.StageContainerCreate)
 	r := <-next
-	if r.err != nil || r.o.Healthy || r.o.State() != "fail" || r.o.ConsecutiveFailures != 1 || w.runs.Load() != 2 {
+	if r.err != nil || r.o.Healthy || r.o.Verdict() != "fail" || r.o.ConsecutiveFailures != 1 || w.runs.Load() != 2 {
 		t.Fatalf("outcome %+v, %v", r.o, r.err)
 	}
 	if w.maxSeen.Load() != 1 {
@@ -191,8 +191,8 @@ func TestProberFailureThreshold(t *testing.T) {
 		<-w.started
 		w.release <- s.result
 		r := <-ch
-		if r.err != nil || r.o.State() != s.wantState || r.o.ConsecutiveFailures != s.wantFails {
-			t.Fatalf("step %d: state %s fails %d (err %v), want %s %d", i, r.o.State(), r.o.ConsecutiveFailures, r.err, s.wantState, s.wantFails)
+		if r.err != nil || r.o.Verdict() != s.wantState || r.o.ConsecutiveFailures != s.wantFails {
+			t.Fatalf("step %d: state %s fails %d (err %v), want %s %d", i, r.o.Verdict(), r.o.ConsecutiveFailures, r.err, s.wantState, s.wantFails)
 		}
 		clock.Advance(time.Second)
 	}
@@ -216,7 +216,7 @@ func TestProberBackgroundModeServesLatestAndGoesStale(t *testing.T) {
 	}
 	clock.Advance(11 * time.Second)
 	o, _ := p.Check(context.Background())
-	if o.Healthy || !o.Stale || o.State() != "fail" {
+	if o.Healthy || !o.Stale || o.Verdict() != "fail" {
 		t.Fatalf("stale outcome %+v", o)
 	}
 	if w.runs.Load() != 1 {

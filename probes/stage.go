@@ -28,7 +28,7 @@ type Stage struct {
 	// Do performs the stage. ctx carries the stage's hard deadline, and is cancelled with a
 	// *StallError when the worker shows no progress while the stage is slow. A Do that
 	// returns a Skipped error did not run for a reason that is not a failure.
-	Do func(ctx context.Context, r *Run) error
+	Do func(ctx context.Context, r *RunState) error
 	// Expect, when not zero, is how long Do is expected to take on its own, within the
 	// workload's shared expected time; past it the stage is slow (see Timing).
 	Expect time.Duration
@@ -43,8 +43,8 @@ type Stage struct {
 	Optional bool
 }
 
-// Run is what one workload's stages share.
-type Run struct {
+// RunState is what one workload's stages share: the state of one run.
+type RunState struct {
 	// Handle names the volume and the container.
 	Handle string
 	// Properties mark what the run creates as deepprobe's.

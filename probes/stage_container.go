@@ -36,7 +36,7 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 	return Stage{
 		Name:      StageContainerCreate,
 		Component: Garden,
-		Do: func(ctx context.Context, r *Run) error {
+		Do: func(ctx context.Context, r *RunState) error {
 			if err := limit.holdBack(ctx, g, cfg.Now()); err != nil {
 				return err
 			}
@@ -58,7 +58,7 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 		Undo: &Stage{
 			Name:      StageContainerDestroy,
 			Component: Garden,
-			Do: func(ctx context.Context, r *Run) error {
+			Do: func(ctx context.Context, r *RunState) error {
 				err := destroyContainer(ctx, g, r.Handle)
 				if err != nil {
 					r.ContainerLeft = err.Error()

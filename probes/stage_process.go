@@ -16,7 +16,7 @@ func processStage(cfg WorkloadConfig) Stage {
 	return Stage{
 		Name:      StageProcessRun,
 		Component: Garden,
-		Do: func(ctx context.Context, r *Run) error {
+		Do: func(ctx context.Context, r *RunState) error {
 			return cfg.Garden.Run(ctx, r.Handle, garden.ProcessSpec{Path: ProcessPath, User: "0:0"})
 		},
 		Expect:   cfg.Timing.ProcessTimeout,

@@ -16,7 +16,7 @@ func streamInStage(cfg WorkloadConfig, tarball []byte) Stage {
 	return Stage{
 		Name:      StageVolumeStreamIn,
 		Component: Baggageclaim,
-		Do: func(ctx context.Context, r *Run) error {
+		Do: func(ctx context.Context, r *RunState) error {
 			return cfg.Baggageclaim.StreamIn(ctx, r.Handle, tarball)
 		},
 		Needs:    []string{StageVolumeCreate},

@@ -23,7 +23,7 @@ func volumeStage(cfg WorkloadConfig) Stage {
 	return Stage{
 		Name:      StageVolumeCreate,
 		Component: Baggageclaim,
-		Do: func(ctx context.Context, r *Run) error {
+		Do: func(ctx context.Context, r *RunState) error {
 			strategy := baggageclaim.EmptyStrategy()
 			if cfg.RootFSImportPath != "" {
 				strategy = baggageclaim.ImportStrategy(cfg.RootFSImportPath)
@@ -35,7 +35,7 @@ func volumeStage(cfg WorkloadConfig) Stage {
 		Undo: &Stage{
 			Name:      StageVolumeDestroy,
 			Component: Baggageclaim,
-			Do: func(ctx context.Context, r *Run) error {
+			Do: func(ctx context.Context, r *RunState) error {
 				if r.ContainerLeft != "" {
 					return Skipped(fmt.Errorf("kept: the container on it may still exist (%s); the janitor reaps both", r.ContainerLeft))
 				}

@@ -287,7 +287,7 @@ type limits struct {
 // caused by the run's own volume or container vanishing (Concourse's garbage collector) marks
 // the result Interrupted.
 func (w *Workload) Run(ctx context.Context) Result {
-	r := &Run{Handle: w.cfg.NewHandle()}
+	r := &RunState{Handle: w.cfg.NewHandle()}
 	w.mu.Lock()
 	w.inFlight[r.Handle] = &Progress{Partial: Result{Handle: r.Handle}}
 	w.mu.Unlock()
@@ -388,7 +388,7 @@ func skipped(s Stage, why error) StageResult {
 
 // run runs one stage until lim.hard. Past lim.expected it watches the worker's list for the
 // stage's component; when no progress shows for the stall timeout, it stops the stage.
-func (w *Workload) run(ctx context.Context, r *Run, s Stage, lim limits) StageResult {
+func (w *Workload) run(ctx context.Context, r *RunState, s Stage, lim limits) StageResult {
 	hctx, cancelHard := context.WithDeadline(ctx, lim.hard)
 	defer cancelHard()
 	sctx, stop := context.WithCancelCause(hctx)
@@ -464,7 +464,7 @@ const interruptCheckDelay = 250 * time.Millisecond
 // interrupted reports why the run's failure at stage failed was caused by its own volume or
 // container vanishing without its destroy (Concourse's garbage collector destroys every handle
 // the web node does not know), or "" when they are both still there or that cannot be told.
-func (w *Workload) interrupted(ctx context.Context, r *Run, failed string) string {
+func (w *Workload) interrupted(ctx context.Context, r *RunState, failed string) string {
 	if r.Volume.Handle == "" || ctx.Err() != nil {
 		return ""
 	}

@@ -128,7 +128,7 @@ func stages(rs []probes.StageResult) []Stage {
 func deepHealth(o probes.Outcome) Health {
 	r := o.Result
 	h := Health{
-		Status:              o.State(),
+		Status:              o.Verdict(),
 		Check:               "deep",
 		DurationMS:          ms(r.Duration),
 		AgeMS:               ms(o.Age),

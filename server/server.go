@@ -317,10 +317,10 @@ func (s *Server) healthz(c echo.Context) error {
 				h.FailedStage, h.Reason = te.InFlight.Stage, string(probes.ReasonTimeout)
 			}
 		}
-	case q.verbose || o.InFlight != nil || (s.cfg.Fleet != nil && o.State() == "fail"):
+	case q.verbose || o.InFlight != nil || (s.cfg.Fleet != nil && o.Verdict() == "fail"):
 		h = deepHealth(o)
 	default:
-		return s.respondJSON(c, httpStatus(o.State()), s.encodeDeep(o))
+		return s.respondJSON(c, httpStatus(o.Verdict()), s.encodeDeep(o))
 	}
 	s.holdFleetWide(ctx, &h)
 	return s.respond(c, q, strings.TrimPrefix(c.Path(), "/"), h)

@@ -312,7 +312,7 @@ func chart(entries []probes.Outcome) statusChart {
 		o := entries[len(entries)-1-i] // oldest on the left
 		x := chartLeft + float64(i)*slot + slot*0.1
 		w := slot * 0.8
-		state := o.State()
+		state := o.Verdict()
 		bar := chartBar{Class: knownClass(state), Mark: mark(state), MarkX: x + w/2,
 			Title: fmt.Sprintf("%s UTC: %s in %s", o.CompletedAt.UTC().Format("2006-01-02 15:04:05"), state, o.Result.Duration.Round(time.Microsecond))}
 		total := stagesTotal(o.Result)
