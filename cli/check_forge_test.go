@@ -18,7 +18,7 @@ import (
 func TestCheckOutputCannotBeForged(t *testing.T) {
 	const forged = "boom\n[+]container.create ok 1ms\r\nhealthy (pass, deep check, age 0ms; decided by deepprobe)\n\x1b[2J\u2028"
 	h := server.Health{Status: "fail", Check: "deep", Error: "container.create failed: " + forged, FailedStage: "container.create",
-		Stages: []server.Stage{{Name: "container.create", Status: "fail", Reason: "upstream_error", Error: forged}}}
+		Stages: []server.StageBody{{Name: "container.create", Status: "fail", Reason: "upstream_error", Error: forged}}}
 	body, _ := json.Marshal(h)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -159,7 +159,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.OnSaturation, "on-saturation", string(probes.SaturationWarn), "verdict of a worker at its container limit: warn (200) or fail (503)")
 	fs.StringVar(&cfg.SkipStages, "skip-stages", "", "comma-separated optional stages not to run: "+strings.Join([]string{probes.StageVolumeStreamIn, probes.StageContainerCreate, probes.StageProcessRun}, ", "))
 	fs.DurationVar(&cfg.MaxWait, "max-wait", 0, "how long a request without ?timeout waits (default: a whole workload + 1s)")
-	fs.DurationVar(&cfg.ShallowTimeout, "shallow-timeout", server.DefaultShallowTimeout, "deadline of /livez without ?timeout")
+	fs.DurationVar(&cfg.ShallowTimeout, "shallow-timeout", probes.DefaultShallowTimeout, "deadline of /livez without ?timeout")
 	fs.DurationVar(&cfg.ShallowReuse, "shallow-reuse", probes.DefaultShallowReuse, "how long one /livez round's results answer later callers")
 	fs.StringVar(&cfg.Instance, "instance", "", "value of the deepprobe.instance property (default: the host name)")
 	fs.StringVar(&cfg.WorkerName, "worker-name", "", "the worker's name on the status page and in deepprobe_worker_info{worker} (default: the host name)")
@@ -387,7 +387,7 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	}
 	shallow, err := probes.NewShallow(probes.ShallowConfig{Garden: g, Baggageclaim: b, Timeout: cfg.ShallowTimeout, Reuse: cfg.ShallowReuse})
 	if err != nil {
-		return nil, err
+		return nil, flagError(err)
 	}
 	var janitor server.JanitorReader // stays a nil interface when the janitor is off
 	if cfg.JanitorInterval > 0 {
@@ -403,8 +403,10 @@ func NewMain(cfg ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.shallow = shallow
 	m.server, err = server.New(server.Config{
 		Deep: m.prober, Shallow: shallow, Registry: reg, Logger: logger,
-		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout, AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, MaxConnections: cfg.MaxConnections,
-		AuthExemptStatus: cfg.AuthExemptStatus, Instance: cfg.WorkerName, OnRequest: cfg.Interval == 0, StaleAfter: cfg.staleAfter(), History: history, Janitor: janitor, Settings: cfg.settings(), Latest: m.prober.Latest,
+		// Resolved values: MaxWait by probes.Timing (in validate), the shallow timeout the check's own.
+		MaxWait: cfg.MaxWait, ShallowTimeout: cfg.ShallowTimeout,
+		AuthToken: token, AuthExemptShallow: cfg.AuthExemptShallow, AuthExemptStatus: cfg.AuthExemptStatus, MaxConnections: cfg.MaxConnections,
+		Instance: cfg.WorkerName, OnRequest: cfg.Interval == 0, StaleAfter: cfg.staleAfter(), History: history, Janitor: janitor, Settings: cfg.settings(),
 		Alive: m.alive, Fleet: fleetBudget,
 	})
 	if err != nil {

@@ -38,6 +38,12 @@ const (
 	DefaultShallowReuse   = time.Second
 )
 
+// Settings of ShallowConfig, named as deepprobe serve's flags (see SettingError).
+const (
+	SettingShallowTimeout = "shallow-timeout"
+	SettingShallowReuse   = "shallow-reuse"
+)
+
 // ShallowConfig configures a Shallow check. Zero values mean the defaults.
 type ShallowConfig struct {
 	// Garden and Baggageclaim are required.
@@ -75,8 +81,10 @@ func NewShallow(cfg ShallowConfig) (*Shallow, error) {
 	switch {
 	case cfg.Garden == nil || cfg.Baggageclaim == nil:
 		return nil, errors.New("probes: the shallow check needs a Garden and a Baggageclaim client")
-	case cfg.Timeout < 0 || cfg.Reuse < 0:
-		return nil, errors.New("probes: shallow timeout and reuse must not be negative")
+	case cfg.Timeout < 0:
+		return nil, settingErr(SettingShallowTimeout, "must not be negative, got %s", cfg.Timeout)
+	case cfg.Reuse < 0:
+		return nil, settingErr(SettingShallowReuse, "must not be negative, got %s", cfg.Reuse)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultShallowTimeout

@@ -10,7 +10,7 @@ import (
 
 // BenchmarkHealthzCached measures the hot path: a /healthz answered from a cached outcome.
 func BenchmarkHealthzCached(b *testing.B) {
-	s, err := New(Config{Deep: &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true, Cached: true}}, Shallow: fakeShallow{}})
+	s, err := New(resolved(Config{Deep: &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true, Cached: true}}, Shallow: fakeShallow{}}))
 	if err != nil {
 		b.Fatal(err)
 	}

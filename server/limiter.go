@@ -22,6 +22,10 @@ const (
 	// PendingTimeout is how long a connection beyond its client's share waits for a slot
 	// before it is closed.
 	PendingTimeout = ReadHeaderTimeout
+	// MaxHeaderBytes bounds a request's header.
+	MaxHeaderBytes = 8 << 10
+	// DefaultMaxConnections bounds the connections served at once (Config.MaxConnections).
+	DefaultMaxConnections = 1024
 	// newGrace is how long a new connection may stay silent before its slot can be given to
 	// another: a real client sends its request at once.
 	newGrace = time.Second

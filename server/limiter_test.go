@@ -28,7 +28,7 @@ func listeningWithClock(t *testing.T, cfg Config, clock func() time.Time) (*Serv
 		cfg.Deep = &fakeDeep{outcome: probes.Outcome{Result: result(""), Healthy: true}}
 	}
 	cfg.Shallow = fakeShallow{}
-	s, err := New(cfg)
+	s, err := New(resolved(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +198,8 @@ func (b *blockingDeep) Check(ctx context.Context) (probes.Outcome, error) {
 	}
 	return probes.Outcome{Result: result(""), Healthy: true}, nil
 }
+
+func (b *blockingDeep) Latest() (probes.Outcome, bool) { return probes.Outcome{}, false }
 
 // TestConnectionBound: never more than MaxConnections are served at once, whatever the
 // addresses; a connection beyond waits, and is served when a slot frees.

@@ -6,9 +6,6 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// PathPing is deepprobe's own liveness: it calls nothing upstream and needs no token.
-const PathPing = "/ping"
-
 // ping answers 200 {"status":"pass","check":"ping"} while the server serves and Config.Alive
 // says deepprobe's background parts run, and 503 with Alive's error otherwise. It never calls
 // Garden or Baggageclaim, so a kubelet probe on it restarts deepprobe when deepprobe itself is

@@ -11,8 +11,8 @@ import (
 	"github.com/deepprobe/deepprobe/probes"
 )
 
-// Stage is one stage (or shallow check) in a response body.
-type Stage struct {
+// StageBody is one stage (or shallow check) as a response body shows it (probes.StageResult).
+type StageBody struct {
 	Name       string  `json:"name"`
 	Component  string  `json:"component,omitempty"`
 	Status     string  `json:"status"`
@@ -22,8 +22,9 @@ type Stage struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Component is Concourse's own health-check shape for Garden and Baggageclaim.
-type Component struct {
+// ComponentHealth is Concourse's own health-check shape for Garden or Baggageclaim, in a
+// response body.
+type ComponentHealth struct {
 	Healthy       bool   `json:"healthy"`
 	ResponseError string `json:"response_error"`
 }
@@ -50,15 +51,15 @@ type Health struct {
 	// them (Concourse's garbage collector).
 	Interruptions int `json:"interruptions,omitempty"`
 	// FailingSince is when the current failing streak began.
-	FailingSince        *time.Time `json:"failing_since,omitempty"`
-	CheckedAt           *time.Time `json:"checked_at,omitempty"`
-	DurationMS          float64    `json:"duration_ms"`
-	Stale               bool       `json:"stale,omitempty"`
-	ConsecutiveFailures int        `json:"consecutive_failures"`
-	Handle              string     `json:"handle,omitempty"`
-	Stages              []Stage    `json:"stages"`
-	Garden              Component  `json:"garden"`
-	Baggageclaim        Component  `json:"baggageclaim"`
+	FailingSince        *time.Time      `json:"failing_since,omitempty"`
+	CheckedAt           *time.Time      `json:"checked_at,omitempty"`
+	DurationMS          float64         `json:"duration_ms"`
+	Stale               bool            `json:"stale,omitempty"`
+	ConsecutiveFailures int             `json:"consecutive_failures"`
+	Handle              string          `json:"handle,omitempty"`
+	Stages              []StageBody     `json:"stages"`
+	Garden              ComponentHealth `json:"garden"`
+	Baggageclaim        ComponentHealth `json:"baggageclaim"`
 	// InFlight is the stage the workload was in when this caller's wait ran out (the answer is
 	// then the latest fresh result, or a failure when there is none).
 	InFlight *InFlight `json:"in_flight,omitempty"`
@@ -85,7 +86,7 @@ type Busy struct {
 	LastProgressAgoMS float64 `json:"last_progress_ago_ms"`
 }
 
-func busy(b *probes.Busy) *Busy {
+func busyBody(b *probes.Busy) *Busy {
 	if b == nil {
 		return nil
 	}
@@ -113,10 +114,10 @@ func inFlight(p *probes.Progress) *InFlight {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func stages(rs []probes.StageResult) []Stage {
-	out := make([]Stage, len(rs))
+func stageBodies(rs []probes.StageResult) []StageBody {
+	out := make([]StageBody, len(rs))
 	for i, s := range rs {
-		out[i] = Stage{Name: s.Name, Component: string(s.Component), Status: string(s.Status), DurationMS: ms(s.Duration), Reason: string(s.Reason)}
+		out[i] = StageBody{Name: s.Name, Component: string(s.Component), Status: string(s.Status), DurationMS: ms(s.Duration), Reason: string(s.Reason)}
 		if s.Err != nil {
 			out[i].Error = s.Err.Error()
 		}
@@ -137,9 +138,9 @@ func deepHealth(o probes.Outcome) Health {
 		ConsecutiveFailures: o.ConsecutiveFailures,
 		Saturated:           o.Saturated,
 		Handle:              r.Handle,
-		Stages:              stages(r.Stages),
+		Stages:              stageBodies(r.Stages),
 		InFlight:            inFlight(o.InFlight),
-		Busy:                busy(o.Busy),
+		Busy:                busyBody(o.Busy),
 		Interruptions:       o.Interruptions,
 	}
 	if !o.CompletedAt.IsZero() { // zero when read from the workload in flight
@@ -160,8 +161,8 @@ func deepHealth(o probes.Outcome) Health {
 	if o.Stale {
 		h.Error = "stale: the last result is older than --max-age"
 		if h.FailedStage == "" {
-			h.Garden = Component{ResponseError: h.Error}
-			h.Baggageclaim = Component{ResponseError: h.Error}
+			h.Garden = ComponentHealth{ResponseError: h.Error}
+			h.Baggageclaim = ComponentHealth{ResponseError: h.Error}
 		}
 	}
 	return h
@@ -169,9 +170,9 @@ func deepHealth(o probes.Outcome) Health {
 
 // shallowHealth describes the shallow check.
 func shallowHealth(rs []probes.StageResult, took time.Duration) Health {
-	h := Health{Status: "pass", Check: "shallow", DurationMS: ms(took), Stages: stages(rs)}
+	h := Health{Status: "pass", Check: "shallow", DurationMS: ms(took), Stages: stageBodies(rs)}
 	for _, s := range rs {
-		c := Component{Healthy: s.Status == probes.StatusPass}
+		c := ComponentHealth{Healthy: s.Status == probes.StatusPass}
 		if s.Err != nil {
 			c.ResponseError = s.Err.Error()
 			if h.Status == "pass" {

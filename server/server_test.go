@@ -22,11 +22,29 @@ type fakeDeep struct {
 	outcome probes.Outcome
 	err     error
 	gotCtx  context.Context
+	// latest, when set, is what Latest returns; else history, when set, gives Latest its
+	// newest entry, as the prober's listeners would.
+	latest  *probes.Outcome
+	history *probes.History
 }
 
 func (f *fakeDeep) Check(ctx context.Context) (probes.Outcome, error) {
 	f.gotCtx = ctx
 	return f.outcome, f.err
+}
+
+func (f *fakeDeep) Latest() (probes.Outcome, bool) {
+	if f.latest != nil {
+		return *f.latest, true
+	}
+	if f.history == nil {
+		return probes.Outcome{}, false
+	}
+	entries := f.history.Entries()
+	if len(entries) == 0 {
+		return probes.Outcome{}, false
+	}
+	return entries[0], true
 }
 
 type fakeShallow []probes.StageResult
@@ -58,10 +76,25 @@ func saturated() probes.Result {
 	return r
 }
 
-func newTestServer(t *testing.T, deep DeepChecker, shallow ShallowChecker, cfg Config) *httptest.Server {
+// resolved fills the timeouts New requires with the probes package's defaults, unless set.
+func resolved(cfg Config) Config {
+	if cfg.MaxWait == 0 {
+		t, err := probes.Timing{}.Resolve()
+		if err != nil {
+			panic(err)
+		}
+		cfg.MaxWait = t.MaxWait
+	}
+	if cfg.ShallowTimeout == 0 {
+		cfg.ShallowTimeout = probes.DefaultShallowTimeout
+	}
+	return cfg
+}
+
+func newTestServer(t *testing.T, deep Deep, shallow Shallow, cfg Config) *httptest.Server {
 	t.Helper()
 	cfg.Deep, cfg.Shallow = deep, shallow
-	s, err := New(cfg)
+	s, err := New(resolved(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,5 +397,22 @@ func TestRequestLogs(t *testing.T) {
 	}
 	if strings.Contains(out, "/nope") {
 		t.Errorf("4xx answers were logged at info:\n%s", out)
+	}
+}
+
+// TestNewNeedsResolvedTimeouts: the server owns no default of the probes' timing; a Config
+// without the resolved MaxWait and ShallowTimeout is refused, naming them.
+func TestNewNeedsResolvedTimeouts(t *testing.T) {
+	for _, cfg := range []Config{
+		{Deep: &fakeDeep{}, Shallow: fakeShallow{}, ShallowTimeout: time.Second},
+		{Deep: &fakeDeep{}, Shallow: fakeShallow{}, MaxWait: time.Second},
+		{Deep: &fakeDeep{}, Shallow: fakeShallow{}, MaxWait: -time.Second, ShallowTimeout: time.Second},
+	} {
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "MaxWait and ShallowTimeout are required") {
+			t.Errorf("New(MaxWait %s, ShallowTimeout %s): %v", cfg.MaxWait, cfg.ShallowTimeout, err)
+		}
+	}
+	if _, err := New(resolved(Config{Deep: &fakeDeep{}, Shallow: fakeShallow{}})); err != nil {
+		t.Errorf("New with resolved timeouts: %v", err)
 	}
 }

@@ -7,22 +7,12 @@ import (
 	"html/template"
 	"math"
 	"net/http"
-	"net/url"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/deepprobe/deepprobe/gc"
 	"github.com/deepprobe/deepprobe/probes"
-)
-
-// Routes of the fleet view.
-const (
-	PathStatus  = "/"
-	PathHistory = "/history"
 )
 
 // HistoryReader is the ring of finished workloads the status page and /history show.
@@ -105,12 +95,12 @@ type janitorView struct {
 }
 
 type statusChart struct {
-	Width, Height          int
-	Left, Right, Top, Base float64
-	TickEnd, MarkSize      float64
-	Bars                   []chartBar
-	YTicks, XTicks         []chartTick
-	Legend                 []legendEntry
+	Width, Height     int
+	Left, Right, Base float64
+	TickEnd, MarkSize float64
+	Bars              []chartBar
+	YTicks, XTicks    []chartTick
+	Legend            []legendEntry
 }
 
 type statusPage struct {
@@ -137,7 +127,7 @@ func (s *Server) status(c echo.Context) error {
 	if err := noQuery(c); err != nil {
 		return err
 	}
-	page := s.statusPage(time.Now())
+	page := s.buildStatusPage(time.Now())
 	var b bytes.Buffer
 	if err := statusTemplate.Execute(&b, page); err != nil {
 		return err
@@ -147,27 +137,8 @@ func (s *Server) status(c echo.Context) error {
 	return c.HTMLBlob(http.StatusOK, b.Bytes())
 }
 
-// noQuery refuses any query parameter on the read-only pages, which take none (?verbose and
-// ?timeout mean nothing there, and are not silently ignored).
-func noQuery(c echo.Context) error {
-	raw := c.Request().URL.RawQuery
-	if raw == "" {
-		return nil
-	}
-	values, err := url.ParseQuery(raw)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("malformed query string %q: %v", raw, err))
-	}
-	names := make([]string, 0, len(values))
-	for k := range values {
-		names = append(names, strconv.Quote(k))
-	}
-	sort.Strings(names)
-	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s takes no query parameters, got %s (?verbose and ?timeout are for /healthz, /readyz and /livez)",
-		c.Request().URL.Path, strings.Join(names, ", ")))
-}
-
-func (s *Server) statusPage(now time.Time) statusPage {
+// buildStatusPage gathers what the status page shows at now.
+func (s *Server) buildStatusPage(now time.Time) statusPage {
 	p := statusPage{Instance: s.cfg.Instance, Settings: s.cfg.Settings, Refresh: 15, OnRequest: s.cfg.OnRequest,
 		Status: "fail", Class: "fail", Mark: mark("fail"), StatusText: "no result yet", Why: "No workload has finished yet."}
 	if s.cfg.OnRequest {
@@ -177,13 +148,7 @@ func (s *Server) statusPage(now time.Time) statusPage {
 	if s.cfg.History != nil {
 		entries = s.cfg.History.Entries()
 	}
-	latest, ok := probes.Outcome{}, len(entries) > 0
-	if ok {
-		latest = entries[0]
-	}
-	if s.cfg.Latest != nil { // the verdict as /healthz reads it now: stale in background mode
-		latest, ok = s.cfg.Latest()
-	}
+	latest, ok := s.cfg.Deep.Latest() // the verdict as /healthz reads it now: stale in background mode
 	if ok {
 		h := deepHealth(latest)
 		p.Status, p.Class, p.Mark, p.StatusText = h.Status, knownClass(h.Status), mark(h.Status), h.Status
@@ -269,7 +234,7 @@ const (
 // stage order from the bottom, and a failed stage is outlined in red and marked. A verdict mark
 // tops each bar; the x axis labels completion times (UTC).
 func chart(entries []probes.Outcome) statusChart {
-	c := statusChart{Width: chartWidth, Height: chartHeight, Left: chartLeft, Right: chartRight, Top: chartTop, Base: chartBase, TickEnd: chartBase + 3}
+	c := statusChart{Width: chartWidth, Height: chartHeight, Left: chartLeft, Right: chartRight, Base: chartBase, TickEnd: chartBase + 3}
 	names := probes.StageNames()
 	fill := map[string]string{}
 	for i, name := range names {

@@ -21,7 +21,7 @@ func TestStatusPage(t *testing.T) {
 	}
 	h.Observe(probes.Outcome{Result: result(probes.StageContainerCreate), ConsecutiveFailures: 1, CompletedAt: time.Unix(1100, 0),
 		FailingSince: time.Unix(1100, 0)})
-	ts := newTestServer(t, &fakeDeep{}, fakeShallow{}, Config{History: h, Instance: "worker-7",
+	ts := newTestServer(t, &fakeDeep{history: h}, fakeShallow{}, Config{History: h, Instance: "worker-7",
 		Settings: []Setting{{Name: "Garden", Value: "http://127.0.0.1:7777"}}})
 	status, hdr, body := get(t, ts, http.MethodGet, "/", nil)
 	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
@@ -67,7 +67,7 @@ func TestStatusPageShowsAnyReasonEscaped(t *testing.T) {
 			r.Stages[1].Err = errors.New(`garden create: <script>alert(1)</script>`)
 			h := probes.NewHistory(2)
 			h.Observe(probes.Outcome{Result: r, Healthy: true, ConsecutiveFailures: 1, CompletedAt: time.Unix(1000, 0)})
-			ts := newTestServer(t, &fakeDeep{}, fakeShallow{}, Config{History: h, Instance: `w<1>`})
+			ts := newTestServer(t, &fakeDeep{history: h}, fakeShallow{}, Config{History: h, Instance: `w<1>`})
 			_, _, body := get(t, ts, http.MethodGet, "/", nil)
 			escaped := strings.NewReplacer("<", "&lt;", ">", "&gt;", `"`, "&#34;").Replace(reason)
 			for _, want := range []string{`id="reason">` + escaped + `<`, `class="verdict warn"><span class="mk">⚠</span>`,
@@ -99,7 +99,7 @@ func TestStatusPageStaleness(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := probes.NewHistory(2)
 			h.Observe(probes.Outcome{Result: result(""), Healthy: true, CompletedAt: time.Now().Add(-tt.age)})
-			ts := newTestServer(t, &fakeDeep{}, fakeShallow{}, Config{History: h, OnRequest: tt.onRequest, StaleAfter: 42 * time.Second})
+			ts := newTestServer(t, &fakeDeep{history: h}, fakeShallow{}, Config{History: h, OnRequest: tt.onRequest, StaleAfter: 42 * time.Second})
 			_, _, body := get(t, ts, http.MethodGet, "/", nil)
 			switch {
 			case tt.want == "" && strings.Contains(body, `id="stale"`):
@@ -108,6 +108,26 @@ func TestStatusPageStaleness(t *testing.T) {
 				t.Errorf("page lacks %q", tt.want)
 			}
 		})
+	}
+}
+
+// TestStatusPageVerdictIsDeepLatest: the page's verdict is the deep probe's Latest, as
+// /healthz reads it now (stale in background mode), not merely the newest history entry.
+func TestStatusPageVerdictIsDeepLatest(t *testing.T) {
+	h := probes.NewHistory(2)
+	passed := probes.Outcome{Result: result(""), Healthy: true, CompletedAt: time.Unix(1000, 0)}
+	h.Observe(passed)
+	stale := passed
+	stale.Healthy, stale.Stale = false, true
+	ts := newTestServer(t, &fakeDeep{latest: &stale, history: h}, fakeShallow{}, Config{History: h})
+	_, _, body := get(t, ts, http.MethodGet, "/", nil)
+	for _, want := range []string{`id="verdict" class="verdict fail"`, "older than --max-age"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if n := strings.Count(body, `<tr class="row pass"`); n != 1 {
+		t.Errorf("%d passing history rows, want 1 (the history itself is unchanged)", n)
 	}
 }
 
@@ -124,7 +144,7 @@ func TestChartKeepsFastAndSlowReadable(t *testing.T) {
 	}
 	h.Observe(probes.Outcome{Result: slow, Healthy: true, CompletedAt: time.Unix(1000, 0)})
 	h.Observe(probes.Outcome{Result: fast, Healthy: true, CompletedAt: time.Unix(1010, 0)})
-	ts := newTestServer(t, &fakeDeep{}, fakeShallow{}, Config{History: h})
+	ts := newTestServer(t, &fakeDeep{history: h}, fakeShallow{}, Config{History: h})
 	_, _, body := get(t, ts, http.MethodGet, "/", nil)
 	var heights []float64
 	for _, bar := range strings.Split(body, "<g ")[1:] {
