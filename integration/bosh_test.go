@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/deepprobe/deepprobe/cli"
+	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/workersim/faults"
 )
@@ -97,6 +99,7 @@ func TestBOSHJob(t *testing.T) {
 	}{
 		{"defaults", nil},
 		{"with a token and a rootfs", map[string]any{"deepprobe.auth_token": "s3cret-token-0123456789", "deepprobe.rootfs_import_path": "/var/vcap/data/skeleton", "deepprobe.interval": "30s"}},
+		{"the ops file's", opsProperties(t)},
 	} {
 		t.Run("bpm args parse: "+tt.name, func(t *testing.T) {
 			var bpm struct {
@@ -113,11 +116,70 @@ func TestBOSHJob(t *testing.T) {
 			if args[0] != "serve" {
 				t.Fatalf("args %v", args)
 			}
-			if _, err := cli.ParseServe(args[1:], func(string) string { return "" }); err != nil {
+			cfg, err := cli.ParseServe(args[1:], func(string) string { return "" })
+			if err != nil {
 				t.Fatalf("args %v: %v", args, err)
 			}
+			checkTimings(t, cfg)
+			checkBOSHRestart(t, spec, tt.overrides, cfg)
 		})
 	}
+}
+
+// monitCycle is how often monit looks on BOSH stemcells.
+const monitCycle = 10 * time.Second
+
+// checkBOSHRestart checks the heartbeat watch against deepprobe's verdicts: a worker busy for
+// as long as Concourse itself waits for a create still refreshes its heartbeat in time, and a
+// wedge is a failed deep check (which bin/restart-worker asks for) well before monit looks.
+func checkBOSHRestart(t *testing.T, spec boshSpec, overrides map[string]any, cfg cli.ServeConfig) {
+	t.Helper()
+	prop := func(name string) any {
+		if v, ok := overrides[name]; ok {
+			return v
+		}
+		return spec.Properties[name]["default"]
+	}
+	if enabled, _ := prop("deepprobe.restart_worker.enabled").(bool); !enabled {
+		return
+	}
+	if cfg.Interval == 0 || cfg.HeartbeatFile == "" {
+		t.Fatalf("restart_worker needs the background mode and a heartbeat file: --interval %s, --heartbeat-file %q", cfg.Interval, cfg.HeartbeatFile)
+	}
+	minutes, ok := prop("deepprobe.restart_worker.after_minutes").(float64)
+	if !ok {
+		t.Fatalf("restart_worker.after_minutes %v is not a number", prop("deepprobe.restart_worker.after_minutes"))
+	}
+	stale := time.Duration(minutes) * time.Minute
+	// Heartbeats come one workload apart, a tick after the last ended: a busy workload whose
+	// forward stages take up to --hard-timeout passes and writes one.
+	if busy := cfg.Interval + cfg.HardTimeout + monitCycle; stale < busy {
+		t.Errorf("restart_worker.after_minutes %s: a busy worker writes its heartbeat only every %s (--interval + --hard-timeout + a monit cycle)", stale, busy)
+	}
+	// A wedge: the next tick starts a workload, which fails as stalled.
+	if reported := cfg.Interval + cfg.StallTimeout + probes.WatchInterval; reported*2 > stale {
+		t.Errorf("a wedge fails the deep check %s after it begins, not well before monit looks (%s)", reported, stale)
+	}
+	t.Logf("a wedge fails the deep check within %s; monit restarts the worker %s after its last healthy verdict", cfg.Interval+cfg.StallTimeout+probes.WatchInterval, stale+monitCycle)
+}
+
+// opsProperties returns the deepprobe properties the ops file sets, as dotted names.
+func opsProperties(t *testing.T) map[string]any {
+	t.Helper()
+	var ops []struct {
+		Path  string `json:"path"`
+		Value struct {
+			Properties map[string]map[string]any `json:"properties"`
+		} `json:"value"`
+	}
+	readYAML(t, filepath.Join(boshRelease, "operations", "colocate-deepprobe.yml"), &ops)
+	for _, op := range ops {
+		if op.Path == "/instance_groups/name=worker/jobs/name=deepprobe?" {
+			return flatten("deepprobe", op.Value.Properties["deepprobe"])
+		}
+	}
+	t.Fatal("the ops file does not colocate the job on the worker instance group")
+	return nil
 }
 
 // TestBOSHPostStart runs the rendered post-start script against a running deepprobe.

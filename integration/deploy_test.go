@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/deepprobe/deepprobe/cli"
+	"github.com/deepprobe/deepprobe/probes"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/server"
 	"github.com/deepprobe/deepprobe/workersim/faults"
@@ -105,15 +106,11 @@ func TestComposeFile(t *testing.T) {
 		if check.Wait() <= cfg.ProbeTimeout {
 			t.Errorf("check asks for an answer within %s, not above --probe-timeout %s", check.Wait(), cfg.ProbeTimeout)
 		}
-		if interval < cfg.MinInterval {
-			t.Errorf("healthcheck interval %s below --min-interval %s: checks would read the cache", interval, cfg.MinInterval)
-		}
-		if interval+check.Wait() > cfg.Freshness {
-			t.Errorf("healthcheck interval %s + the check's wait %s exceed --freshness %s: a slow worker could be called dead", interval, check.Wait(), cfg.Freshness)
-		}
 		if hc.Retries == nil || *hc.Retries < 2 {
-			t.Errorf("retries %v: one bad moment would mark the worker unhealthy", hc.Retries)
+			t.Fatalf("retries %v: one bad moment would mark the worker unhealthy", hc.Retries)
 		}
+		checkPeriod(t, cfg, interval, check.Wait())
+		checkVerdicts(t, cfg, caller{period: interval, wait: check.Wait(), failures: int(*hc.Retries)})
 		return check
 	}
 	t.Run("deepprobe", func(t *testing.T) {
@@ -207,6 +204,11 @@ func TestComposeFile(t *testing.T) {
 		if v := worker.Environment["CONCOURSE_CONTAINERD_DNS_PROXY_ENABLE"]; v == nil || *v != "true" {
 			t.Error("the worker lacks CONCOURSE_CONTAINERD_DNS_PROXY_ENABLE=true")
 		}
+		limit := ""
+		if v := worker.Environment["CONCOURSE_CONTAINERD_MAX_CONTAINERS"]; v != nil {
+			limit = *v
+		}
+		checkMaxContainers(t, serveOf(t, "deepprobe-sidecar"), limit)
 		// The sidecar survives a worker restart: neither joins the other's namespace; both join
 		// a third service's, which publishes deepprobe's port.
 		holder, ok := strings.CutPrefix(sidecar.NetworkMode, "service:")
@@ -278,6 +280,7 @@ func checkPod(t *testing.T, spec corev1.PodSpec, workerName string) {
 			t.Errorf("%s needs no token; the probe sends headers %v", server.PathPing, p.HTTPGet.HTTPHeaders)
 		}
 	})
+	t.Run("container limit", func(t *testing.T) { checkMaxContainers(t, cfg, envOf(worker, "CONCOURSE_CONTAINERD_MAX_CONTAINERS")) })
 	probes := map[string]*corev1.Probe{"worker liveness": worker.LivenessProbe, "worker startup": worker.StartupProbe}
 	if worker.LivenessProbe == nil {
 		t.Fatal("the worker has no liveness probe")
@@ -286,7 +289,118 @@ func checkPod(t *testing.T, spec corev1.PodSpec, workerName string) {
 		if p == nil {
 			continue
 		}
-		t.Run(name, func(t *testing.T) { checkGuardedProbe(t, spec, worker, sidecar, cfg, p) })
+		t.Run(name, func(t *testing.T) {
+			check := checkGuardedProbe(t, spec, worker, sidecar, cfg, p)
+			if p == worker.LivenessProbe { // the probe that restarts the worker
+				checkVerdicts(t, cfg, caller{period: probePeriod(p), wait: check.Wait(), failures: probeFailures(p)})
+			}
+		})
+	}
+}
+
+// envOf returns the value of a container's environment variable ("" when unset).
+func envOf(c *corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// probePeriod and probeFailures read a probe's period and failure threshold as the kubelet
+// does, with Kubernetes' defaults (10s, 3).
+func probePeriod(p *corev1.Probe) time.Duration {
+	if p.PeriodSeconds == 0 {
+		return 10 * time.Second
+	}
+	return time.Duration(p.PeriodSeconds) * time.Second
+}
+
+func probeFailures(p *corev1.Probe) int {
+	if p.FailureThreshold == 0 {
+		return 3
+	}
+	return int(p.FailureThreshold)
+}
+
+// Facts of Concourse that a recipe's timings are checked against
+// (/work/shared/worker-api/README.md, "The create queue of a busy containerd worker").
+const (
+	// concourseMaxContainers is Concourse's default container limit
+	// (--containerd-max-containers, --garden-max-containers).
+	concourseMaxContainers = 250
+	// concourseRequestTimeout is Concourse's --containerd-request-timeout default: the longest
+	// it waits for a create of its own builds.
+	concourseRequestTimeout = 5 * time.Minute
+	// slowestBusyCreate is the slowest create measured on a busy containerd worker that was
+	// fully working (80 creates at once: 12.1s); destroys were faster (9.1s).
+	slowestBusyCreate = 12100 * time.Millisecond
+)
+
+// caller is how a recipe asks deepprobe and acts on its answers.
+type caller struct {
+	period   time.Duration // how often it asks (a probe's period, a timer, an interval)
+	wait     time.Duration // how long deepprobe is asked to answer within (?timeout=)
+	failures int           // failed answers in a row before it acts on the worker
+}
+
+// checkVerdicts checks a recipe's serve flags and the caller that acts on the worker against
+// deepprobe's verdicts (probes.Timing), besides checkPeriod: a busy worker is never restarted,
+// and a wedged one is, within Concourse's own tolerance.
+func checkVerdicts(t *testing.T, cfg cli.ServeConfig, c caller) {
+	t.Helper()
+	checkTimings(t, cfg)
+	// A wedge: the next ask starts a workload (a period), its stage fails as stalled after
+	// --stall-timeout (checked once a second), and the next ask reads the failure (a period).
+	reported := 2*c.period + cfg.StallTimeout + probes.WatchInterval
+	if reported*2 > cfg.HardTimeout {
+		t.Errorf("a wedge is reported %s after it begins, not well before --hard-timeout %s: it would read timeout, late", reported, cfg.HardTimeout)
+	}
+	acts := reported + time.Duration(c.failures-1)*c.period
+	if acts > concourseRequestTimeout {
+		t.Errorf("the caller acts on a wedge %s after it begins (%d failures, every %s), later than Concourse's own %s", acts, c.failures, c.period, concourseRequestTimeout)
+	}
+	t.Logf("a wedge: first 503 within %s, the caller acts within %s; a busy worker answers 200 for up to %s", reported, acts, cfg.HardTimeout)
+}
+
+// checkTimings checks a recipe's busy, stalled and timeout settings against Concourse's own.
+func checkTimings(t *testing.T, cfg cli.ServeConfig) {
+	t.Helper()
+	// The container outlives the forward stages however long a busy worker makes them wait.
+	if cfg.GraceTime <= cfg.HardTimeout {
+		t.Errorf("--grace-time %s must exceed --hard-timeout %s: Garden would reap the container under a busy workload", cfg.GraceTime, cfg.HardTimeout)
+	}
+	// A busy worker answers busy (200) up to the hard limit; past Concourse's own tolerance,
+	// its builds fail too.
+	if cfg.HardTimeout > concourseRequestTimeout {
+		t.Errorf("--hard-timeout %s exceeds Concourse's own --containerd-request-timeout %s: a worker failing every build's create would read busy", cfg.HardTimeout, concourseRequestTimeout)
+	}
+	// On a busy worker, one slow create ahead of ours is not a wedge.
+	if cfg.StallTimeout <= slowestBusyCreate {
+		t.Errorf("--stall-timeout %s is not above the slowest create of a working busy worker (%s): a busy worker would read stalled", cfg.StallTimeout, slowestBusyCreate)
+	}
+}
+
+// checkMaxContainers checks --max-containers against the worker's own limit (its
+// CONCOURSE_CONTAINERD_MAX_CONTAINERS, Concourse's default when unset): a higher value would
+// let deepprobe take a build's last slot, a lower one would hold the container stages back
+// early.
+func checkMaxContainers(t *testing.T, cfg cli.ServeConfig, workerLimit string) {
+	t.Helper()
+	want := concourseMaxContainers
+	if workerLimit != "" {
+		n, err := strconv.Atoi(workerLimit)
+		if err != nil {
+			t.Fatalf("the worker's container limit %q: %v", workerLimit, err)
+		}
+		want = n
+	}
+	if cfg.MaxContainers != 0 && cfg.MaxContainers != want {
+		t.Errorf("--max-containers %d, but the worker's limit is %d", cfg.MaxContainers, want)
+	}
+	if cfg.MaxContainers > 0 && cfg.ContainerReserve < 1 {
+		t.Errorf("--container-reserve %d: deepprobe could take a build's last container slot", cfg.ContainerReserve)
 	}
 }
 
@@ -339,7 +453,7 @@ func mountOf(c *corev1.Container, name string) string {
 // checkGuardedProbe checks one worker probe: an exec of `deepprobe check --unreachable
 // fallback`, never an httpGet aimed at deepprobe (which restarts the worker whenever deepprobe
 // is down).
-func checkGuardedProbe(t *testing.T, spec corev1.PodSpec, worker, sidecar *corev1.Container, serve cli.ServeConfig, p *corev1.Probe) {
+func checkGuardedProbe(t *testing.T, spec corev1.PodSpec, worker, sidecar *corev1.Container, serve cli.ServeConfig, p *corev1.Probe) cli.CheckConfig {
 	t.Helper()
 	if p.Exec == nil || p.HTTPGet != nil || p.TCPSocket != nil || p.GRPC != nil {
 		t.Fatalf("want an exec probe (deepprobe check --unreachable fallback), got %+v", p.ProbeHandler)
@@ -400,7 +514,7 @@ func checkGuardedProbe(t *testing.T, spec corev1.PodSpec, worker, sidecar *corev
 	if check.FallbackTimeout < chartProbeTimeout {
 		t.Errorf("--fallback-timeout %s is shorter than the chart's own probe (%s): the fallback would judge the worker worse than Concourse does", check.FallbackTimeout, chartProbeTimeout)
 	}
-	checkPeriod(t, serve, time.Duration(p.PeriodSeconds)*time.Second, check.Wait())
+	checkPeriod(t, serve, probePeriod(p), check.Wait())
 	// Auth: the sidecar's token file, from the same volume, at the same place.
 	if serve.AuthTokenFile != "" {
 		if check.AuthTokenFile == "" {
@@ -412,6 +526,7 @@ func checkGuardedProbe(t *testing.T, spec corev1.PodSpec, worker, sidecar *corev
 			t.Errorf("--auth-token-file %s in the worker is not the sidecar's %s", check.AuthTokenFile, serve.AuthTokenFile)
 		}
 	}
+	return check
 }
 
 func loopback(u *url.URL) bool {
@@ -424,9 +539,6 @@ func loopback(u *url.URL) bool {
 // mid-workload finds the previous result still fresh (period + its wait within --freshness).
 func checkPeriod(t *testing.T, cfg cli.ServeConfig, period, wait time.Duration) {
 	t.Helper()
-	if period == 0 {
-		period = 10 * time.Second // Kubernetes' default
-	}
 	if period < cfg.MinInterval {
 		t.Errorf("periodSeconds %s below --min-interval %s", period, cfg.MinInterval)
 	}
@@ -486,16 +598,33 @@ func helmPod(t *testing.T) corev1.PodSpec {
 		t.Fatal(err)
 	}
 	var values struct {
+		Worker    helmWorker `json:"worker"`
+		Concourse struct {
+			Worker struct {
+				Containerd struct {
+					MaxContainers *int `json:"maxContainers"`
+				} `json:"containerd"`
+			} `json:"worker"`
+		} `json:"concourse"`
+	}
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		t.Fatalf("decoding: %v", err)
+	}
+	var strict struct {
 		Worker    helmWorker     `json:"worker"`
 		Concourse map[string]any `json:"concourse"`
 	}
-	if err := yaml.UnmarshalStrict(b, &values); err != nil {
+	if err := yaml.UnmarshalStrict(b, &strict); err != nil {
 		t.Fatalf("strict decoding: %v", err)
 	}
 	w := values.Worker
+	var env []corev1.EnvVar // the chart's helper renders the limit into the worker's environment
+	if n := values.Concourse.Worker.Containerd.MaxContainers; n != nil {
+		env = append(env, corev1.EnvVar{Name: "CONCOURSE_CONTAINERD_MAX_CONTAINERS", Value: strconv.Itoa(*n)})
+	}
 	worker := corev1.Container{
 		Name: "concourse-worker", Ports: []corev1.ContainerPort{{Name: "worker-hc", ContainerPort: workerHealthPort}},
-		LivenessProbe: w.LivenessProbe, ReadinessProbe: w.ReadinessProbe,
+		LivenessProbe: w.LivenessProbe, ReadinessProbe: w.ReadinessProbe, Env: env,
 		VolumeMounts: append([]corev1.VolumeMount{{Name: "concourse-keys", MountPath: "/concourse-keys"}, {Name: "concourse-work-dir", MountPath: "/concourse-work-dir"}}, w.AdditionalVolumeMounts...),
 	}
 	return corev1.PodSpec{

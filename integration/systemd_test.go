@@ -55,9 +55,9 @@ func TestSystemdUnits(t *testing.T) {
 			t.Errorf("TimeoutStartSec %s must exceed the check's longest run %s: systemd would kill it before its verdict", start, ccfg.MaxDuration())
 		}
 		period := unitDuration(t, "deepprobe-check.timer", "OnUnitActiveSec")
-		if period < cfg.MinInterval || period+ccfg.Wait() > cfg.Freshness {
-			t.Errorf("timer period %s: want at least --min-interval %s and, with the check's wait, within --freshness %s", period, cfg.MinInterval, cfg.Freshness)
-		}
+		checkPeriod(t, cfg, period, ccfg.Wait())
+		// OnFailure= on the check unit acts on the first failed check.
+		checkVerdicts(t, cfg, caller{period: period, wait: ccfg.Wait(), failures: 1})
 	})
 	t.Run("guard", func(t *testing.T) {
 		// deepprobe's absence must not fail the check unit, whose OnFailure= restarts the worker.
