@@ -35,7 +35,7 @@ func TestParseServe(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c ServeConfig) {
 			if c.Listen != ":8889" || c.GardenURL != "http://127.0.0.1:7777" || c.ProbeTimeout != 5*time.Second ||
-				c.OrphanAge != 15*time.Minute || c.MaxWait != 10*time.Second || c.JanitorInterval != time.Minute ||
+				c.OrphanAge != 10*time.Minute+6*time.Second || c.MaxWait != 12*time.Second || c.JanitorInterval != time.Minute ||
 				c.HardTimeout != 5*time.Minute || c.StallTimeout != 30*time.Second || c.GraceTime != 10*time.Minute || c.ContainerReserve != 1 {
 				t.Errorf("%+v", c)
 			}
@@ -50,7 +50,7 @@ func TestParseServe(t *testing.T) {
 		{name: "bad env names the variable", env: map[string]string{"DEEPPROBE_FAILURE_THRESHOLD": "many"}, wantErr: "DEEPPROBE_FAILURE_THRESHOLD (--failure-threshold)"},
 		{name: "grace time", args: []string{"--grace-time", "5s"}, wantErr: "--grace-time (5s) must exceed --hard-timeout (5s)"},
 		{name: "an older grace time still runs, under a shorter hard timeout", args: []string{"--grace-time", "1m"}, check: func(t *testing.T, c ServeConfig) {
-			if c.HardTimeout != 55*time.Second || c.OrphanAge != 165*time.Second {
+			if c.HardTimeout != 55*time.Second || c.OrphanAge != 116*time.Second {
 				t.Errorf("hard timeout %s, orphan age %s", c.HardTimeout, c.OrphanAge)
 			}
 		}},
@@ -62,7 +62,7 @@ func TestParseServe(t *testing.T) {
 		{name: "max age without interval", args: []string{"--max-age", "1m"}, wantErr: "--max-age: only applies with --interval"},
 		{name: "relative rootfs", args: []string{"--rootfs-import-path", "skel"}, wantErr: "--rootfs-import-path: must be absolute"},
 		{name: "freshness and process timeout defaults", check: func(t *testing.T, c ServeConfig) {
-			if c.Freshness != 42*time.Second || c.OnSaturation != "warn" {
+			if c.Freshness != 48*time.Second || c.OnSaturation != "warn" {
 				t.Errorf("freshness %s, on-saturation %s", c.Freshness, c.OnSaturation)
 			}
 		}},

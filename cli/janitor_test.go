@@ -59,7 +59,7 @@ func janitorWorker(t *testing.T) ([]string, *baggageclaim.Client) {
 		t.Fatal(err)
 	}
 	return []string{"--garden-url", g.URL, "--baggageclaim-url", b.URL,
-		"--probe-timeout", "1s", "--cleanup-timeout", "500ms", "--grace-time", "2s", "--orphan-age", "3s"}, bc
+		"--probe-timeout", "1s", "--cleanup-timeout", "300ms", "--grace-time", "2s", "--orphan-age", "3s"}, bc
 }
 
 // TestJanitorCommandPrintsEachSweep (issue 22): without --once the command sweeps until it is

@@ -157,7 +157,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.FailureThreshold, "failure-threshold", probes.DefaultFailureThreshold, "consecutive failed workloads before reporting unhealthy")
 	fs.DurationVar(&cfg.MaxTimeInError, "max-time-in-error", 0, "also require the worker to have been failing this long before reporting unhealthy (0: off)")
 	fs.StringVar(&cfg.OnSaturation, "on-saturation", string(probes.SaturationWarn), "verdict of a worker at its container limit: warn (200) or fail (503)")
-	fs.StringVar(&cfg.SkipStages, "skip-stages", "", "comma-separated optional stages not to run: "+strings.Join([]string{probes.StageVolumeStreamIn, probes.StageContainerCreate, probes.StageProcessRun}, ", "))
+	fs.StringVar(&cfg.SkipStages, "skip-stages", "", "comma-separated optional stages not to run: "+strings.Join(probes.OptionalStages(), ", "))
 	fs.DurationVar(&cfg.MaxWait, "max-wait", 0, "how long a request without ?timeout waits (default: a whole workload + 1s)")
 	fs.DurationVar(&cfg.ShallowTimeout, "shallow-timeout", probes.DefaultShallowTimeout, "deadline of /livez without ?timeout")
 	fs.DurationVar(&cfg.ShallowReuse, "shallow-reuse", probes.DefaultShallowReuse, "how long one /livez round's results answer later callers")

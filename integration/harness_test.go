@@ -233,26 +233,27 @@ func (w *worker) calls(t *testing.T, sim string) map[string]int64 {
 }
 
 // ours lists the health-check containers and volumes of one deepprobe instance. It filters on
-// the marker alone and checks the instance client-side: containerd ORs a filter's properties.
+// the instance alone (containerd ORs a filter's properties) and never asks for a container's
+// properties, which would restart its grace-time countdown.
 func (w *worker) ours(t *testing.T, instance string) (containers, volumes []string) {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := w.g.List(ctx, marker.Filter())
+	filter := map[string]string{marker.InstanceProperty: instance}
+	cs, err := w.g.List(ctx, filter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range cs {
-		props, err := w.g.Properties(ctx, h)
-		if err == nil && marker.Marked(props) && props[marker.InstanceProperty] == instance {
+		if marker.IsProbeHandle(h) {
 			containers = append(containers, h)
 		}
 	}
-	vs, err := w.b.List(ctx, marker.Filter())
+	vs, err := w.b.List(ctx, filter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range vs {
-		if marker.Marked(v.Properties) && v.Properties[marker.InstanceProperty] == instance {
+		if marker.IsProbeHandle(v.Handle) && marker.Marked(v.Properties) {
 			volumes = append(volumes, v.Handle)
 		}
 	}

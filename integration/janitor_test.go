@@ -43,7 +43,7 @@ func startWorkloadAndWait(t *testing.T, w *worker, d *deepprobe, route string) {
 func TestCrashThenJanitorReaps(t *testing.T) {
 	w := startWorker(t)
 	w.needSim(t)
-	timing := []string{"--probe-timeout", "1s", "--cleanup-timeout", "500ms", "--grace-time", "1m"}
+	timing := []string{"--probe-timeout", "1s", "--hard-timeout", "1s", "--cleanup-timeout", "100ms", "--grace-time", "1m"}
 	d := startDeepprobe(t, w, timing...)
 	w.fault(t, "garden", garden.RouteGraceTime, faults.Fault{Hang: true})
 	startWorkloadAndWait(t, w, d, garden.RouteGraceTime)
@@ -52,8 +52,8 @@ func TestCrashThenJanitorReaps(t *testing.T) {
 	}
 	d.wait(t, 5*time.Second)
 	w.clearFaults(t)
-	if cs, vs := w.ours(t, d.instance); len(cs) != 1 || len(vs) != 1 {
-		t.Fatalf("after kill -9: containers %v volumes %v, want one of each", cs, vs)
+	if cs, vs := w.ours(t, d.instance); len(cs) != 1 || len(vs) != 2 {
+		t.Fatalf("after kill -9: containers %v volumes %v, want the container, its volume and the volume's copy-on-write child", cs, vs)
 	}
 
 	// Restarted under the same --instance: its own leftovers go by the orphan age (another
@@ -86,12 +86,12 @@ func TestGraceTimeReaperAloneRemovesContainer(t *testing.T) {
 		return len(cs) == 0
 	})
 	_, vs := w.ours(t, d.instance)
-	if len(vs) != 1 {
-		t.Fatalf("volumes %v, want the one left behind", vs)
+	if len(vs) != 2 {
+		t.Fatalf("volumes %v, want the two left behind (the volume and its copy-on-write child)", vs)
 	}
 
 	args := []string{"janitor", "--once", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL, "--instance", d.instance,
-		"--probe-timeout", "1s", "--cleanup-timeout", "500ms", "--grace-time", "2s", "--orphan-age", "2s"}
+		"--probe-timeout", "500ms", "--hard-timeout", "500ms", "--cleanup-timeout", "100ms", "--grace-time", "2s", "--orphan-age", "2s"}
 	waitUntil(t, 5*time.Second, "volume older than the orphan age", func() bool {
 		out, code := runCommand(t, append(args, "--dry-run"), nil)
 		return code == 0 && strings.Contains(out, vs[0]) && strings.Contains(out, "would-reap")
@@ -107,14 +107,15 @@ func TestGraceTimeReaperAloneRemovesContainer(t *testing.T) {
 func TestJanitorCommandFailsWhenAReapFails(t *testing.T) {
 	w := startWorker(t)
 	w.needSim(t)
-	d := startDeepprobe(t, w, "--probe-timeout", "1s", "--cleanup-timeout", "500ms", "--grace-time", "1m")
+	// One volume per workload, so that the one destroy refused is the volume's.
+	d := startDeepprobe(t, w, "--probe-timeout", "1s", "--cleanup-timeout", "500ms", "--grace-time", "1m", "--skip-stages", "volume.cow")
 	w.fault(t, "baggageclaim", baggageclaim.RouteDestroy, faults.Fault{Status: 500, Times: 1})
 	if a := d.get(t, "/healthz"); a.health.FailedStage != "volume.destroy" {
 		t.Fatalf("got %s", a.body)
 	}
 	w.fault(t, "baggageclaim", baggageclaim.RouteDestroy, faults.Fault{Status: 500})
 	args := []string{"janitor", "--once", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL, "--instance", d.instance,
-		"--probe-timeout", "1s", "--cleanup-timeout", "500ms", "--orphan-age", "2s"}
+		"--probe-timeout", "500ms", "--hard-timeout", "500ms", "--cleanup-timeout", "100ms", "--orphan-age", "2s"}
 	time.Sleep(2 * time.Second) // the leftover must be older than --orphan-age
 	out, code := runCommand(t, args, nil)
 	if code != 1 || !strings.Contains(out, "failed") || !strings.Contains(out, "500") {
@@ -136,7 +137,9 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	d := startDeepprobe(t, w, "--probe-timeout", "100ms", "--cleanup-timeout", "100ms", "--grace-time", "1m",
+	// A hang or a latency beyond the deadlines meets the hard limit (an idle worker would only
+	// be called stalled after --stall-timeout).
+	d := startDeepprobe(t, w, "--probe-timeout", "100ms", "--cleanup-timeout", "100ms", "--hard-timeout", "200ms", "--grace-time", "1m",
 		"--min-interval", "1ns", "--log-level", "info")
 	if a := d.get(t, "/healthz"); a.status != http.StatusOK {
 		t.Fatalf("warm-up: %d %s", a.status, a.body)
@@ -195,7 +198,7 @@ func TestSoak(t *testing.T) {
 	// workload gave up on it, is reaped by a later sweep; one that never goes fails the test.
 	waitUntil(t, 30*time.Second, "a janitor sweep that leaves nothing behind", func() bool {
 		out, code := runCommand(t, []string{"janitor", "--once", "--garden-url", w.gardenURL, "--baggageclaim-url", w.bcURL,
-			"--instance", d.instance, "--probe-timeout", "100ms", "--cleanup-timeout", "100ms", "--orphan-age", "400ms"}, nil)
+			"--instance", d.instance, "--probe-timeout", "100ms", "--hard-timeout", "100ms", "--cleanup-timeout", "50ms", "--orphan-age", "400ms"}, nil)
 		if code != 0 {
 			t.Fatalf("janitor: exit %d\n%s", code, out)
 		}

@@ -18,7 +18,9 @@ const (
 )
 
 // Stage is one step of the workload: a value, so that the workload is an ordered list of them.
-// Adding a stage is one file that returns a Stage, plus the client call it makes.
+// Adding a stage is one file that returns a Stage, one line in the stage list (stages), and the
+// client call it makes; its reported name and place, whether it may be skipped, the timing
+// defaults, the flag help, the metrics and the status page's legend all derive from the list.
 type Stage struct {
 	// Name is how the stage is reported ("volume.create").
 	Name string
@@ -41,6 +43,12 @@ type Stage struct {
 	Needs []string
 	// Optional stages may be dropped by configuration (WorkloadConfig.Skip).
 	Optional bool
+	// Makes names what Do creates on the worker ("volume", "container"), if anything: such a
+	// stage must have an Undo.
+	Makes string
+	// Prepare, when set, readies the stage once, before any run and only when it is not
+	// skipped (the stream-in stage builds its tarball); its error names the setting to change.
+	Prepare func() error
 }
 
 // RunState is what one workload's stages share: the state of one run.

@@ -36,6 +36,7 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 	return Stage{
 		Name:      StageContainerCreate,
 		Component: Garden,
+		Makes:     "container",
 		Do: func(ctx context.Context, r *RunState) error {
 			if err := limit.holdBack(ctx, g, cfg.Now()); err != nil {
 				return err

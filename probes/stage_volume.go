@@ -23,6 +23,7 @@ func volumeStage(cfg WorkloadConfig) Stage {
 	return Stage{
 		Name:      StageVolumeCreate,
 		Component: Baggageclaim,
+		Makes:     "volume",
 		Do: func(ctx context.Context, r *RunState) error {
 			strategy := baggageclaim.EmptyStrategy()
 			if cfg.RootFSImportPath != "" {

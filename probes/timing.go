@@ -129,17 +129,19 @@ type Timing struct {
 }
 
 // ExpectedRun is how long one workload is expected to take on a worker that is not busy: the
-// forward stages plus both destroys at their expected times.
+// forward stages plus every undo stage (one per stage that makes something) at their expected
+// times.
 func (t Timing) ExpectedRun() time.Duration {
 	t = t.withDefaults()
-	return t.ProbeTimeout + 2*t.CleanupTimeout
+	return t.ProbeTimeout + time.Duration(undoCount())*t.CleanupTimeout
 }
 
-// LongestRun is the most one workload can take, however busy the worker: the forward stages
-// and each of the two destroys at HardTimeout.
+// LongestRun is the most one workload can take, however busy the worker: the forward stages,
+// then the undos, each group at HardTimeout, and each undo still tried for CleanupTimeout once
+// the undos' HardTimeout is spent.
 func (t Timing) LongestRun() time.Duration {
 	t = t.withDefaults()
-	return 3 * t.HardTimeout
+	return 2*t.HardTimeout + time.Duration(undoCount())*t.CleanupTimeout
 }
 
 // withDefaults fills the defaults that depend on nothing but Timing itself.
@@ -202,7 +204,7 @@ func (t Timing) Resolve() (Timing, error) {
 	case t.MaxAge > 0 && t.MaxAge <= t.Interval:
 		return t, settingErr(SettingMaxAge, "(%s) must exceed --%s (%s), or every result would be stale before the next", t.MaxAge, SettingInterval, t.Interval)
 	case t.OrphanAge > 0 && t.OrphanAge < longest:
-		return t, settingErr(SettingOrphanAge, "(%s) must be at least the longest workload (3 x --%s = %s)", t.OrphanAge, SettingHardTimeout, longest)
+		return t, settingErr(SettingOrphanAge, "(%s) must be at least the longest workload (2 x --%s + a --%s per destroy = %s)", t.OrphanAge, SettingHardTimeout, SettingCleanupTimeout, longest)
 	case t.Freshness > 0 && t.Interval == 0 && t.Freshness < t.MinInterval:
 		return t, settingErr(SettingFreshness, "(%s) must be at least --%s (%s)", t.Freshness, SettingMinInterval, t.MinInterval)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 	"github.com/deepprobe/deepprobe/probes/garden"
 	"github.com/deepprobe/deepprobe/probes/marker"
-	"github.com/deepprobe/deepprobe/probes/rootfs"
 )
 
 // Containers is the part of a Garden client the workload uses.
@@ -77,14 +76,61 @@ type WorkloadConfig struct {
 	NewHandle func() string
 }
 
-// StageNames lists the workload's stages in the order they are reported.
-func StageNames() []string {
-	return []string{StageVolumeCreate, StageVolumeStreamIn, StageContainerCreate, StageProcessRun, StageContainerDestroy, StageVolumeDestroy}
+// stages is the one list of the workload's stages, in the order they run; the undo of each
+// runs after them all, in reverse order. Everything else about the stages derives from it:
+// their reported names and order (StageNames), which may be skipped (OptionalStages), the
+// timing defaults (Timing.ExpectedRun counts the undos), the flag help, the metrics' series and
+// the status page's legend. limit may be nil when no run is made.
+func stages(cfg WorkloadConfig, limit *containerLimit) []Stage {
+	return []Stage{
+		volumeStage(cfg),
+		streamInStage(cfg),
+		cowStage(cfg),
+		containerStage(cfg, limit),
+		processStage(cfg),
+	}
 }
 
-// stages returns the workload's forward stages, in order; their undos run in reverse after them.
-func stages(cfg WorkloadConfig, tarball []byte, limit *containerLimit) []Stage {
-	return []Stage{volumeStage(cfg), streamInStage(cfg, tarball), containerStage(cfg, limit), processStage(cfg)}
+// Stages returns the workload's stages with a default configuration, for what derives from the
+// list: names, components, undos, dependencies.
+func Stages() []Stage { return stages(WorkloadConfig{}, nil) }
+
+// StageNames lists every stage in the order a run reports them: the forward stages, then the
+// undos in reverse order.
+func StageNames() []string {
+	all := Stages()
+	names := make([]string, 0, 2*len(all))
+	for _, s := range all {
+		names = append(names, s.Name)
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Undo != nil {
+			names = append(names, all[i].Undo.Name)
+		}
+	}
+	return names
+}
+
+// OptionalStages lists the stages that configuration may skip, in order.
+func OptionalStages() []string {
+	var names []string
+	for _, s := range Stages() {
+		if s.Optional {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+// undoCount is how many undo stages a run has: each has its own expected time.
+func undoCount() int {
+	n := 0
+	for _, s := range Stages() {
+		if s.Undo != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (c WorkloadConfig) withDefaults() (WorkloadConfig, error) {
@@ -123,12 +169,20 @@ func (c WorkloadConfig) Validate() error {
 	case c.MaxContainers > 0 && c.ContainerReserve >= c.MaxContainers:
 		return settingErr(SettingContainerReserve, "(%d) must be less than --%s (%d), or no workload could ever create its container", c.ContainerReserve, SettingMaxContainers, c.MaxContainers)
 	}
-	if err := validateSkip(stages(c, nil, nil), c.Skip); err != nil {
+	all := stages(c, nil)
+	if err := validateSkip(all, c.Skip); err != nil {
 		return err
 	}
-	if !slices.Contains(c.Skip, StageVolumeStreamIn) {
-		if _, err := rootfs.Executable(c.Arch); err != nil {
-			return settingErr(SettingSkipStages, "%v: skip %s and %s on this worker", err, StageVolumeStreamIn, StageProcessRun)
+	return prepare(all, c.Skip)
+}
+
+// prepare readies every stage that is not skipped.
+func prepare(all []Stage, skip []string) error {
+	for _, s := range all {
+		if s.Prepare != nil && !slices.Contains(skip, s.Name) {
+			if err := s.Prepare(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -209,15 +263,11 @@ func NewWorkload(cfg WorkloadConfig) (*Workload, error) {
 		return nil, err
 	}
 	cfg, _ = cfg.withDefaults()
-	var tarball []byte
-	if !slices.Contains(cfg.Skip, StageVolumeStreamIn) {
-		var err error
-		if tarball, err = rootfs.Tar(cfg.Arch); err != nil {
-			return nil, err
-		}
-	}
 	limit := &containerLimit{configured: cfg.MaxContainers, reserve: cfg.ContainerReserve}
-	w := &Workload{cfg: cfg, stages: stages(cfg, tarball, limit), inFlight: map[string]*Progress{}}
+	w := &Workload{cfg: cfg, stages: stages(cfg, limit), inFlight: map[string]*Progress{}}
+	if err := prepare(w.stages, cfg.Skip); err != nil {
+		return nil, err
+	}
 	w.listers = map[Component]lister{
 		Garden: func(ctx context.Context) ([]string, error) { return cfg.Garden.List(ctx, nil) },
 		Baggageclaim: func(ctx context.Context) ([]string, error) {
@@ -235,13 +285,17 @@ func NewWorkload(cfg WorkloadConfig) (*Workload, error) {
 // Timing returns the resolved timing the workload runs with.
 func (w *Workload) Timing() Timing { return w.cfg.Timing }
 
-// InFlight reports whether handle belongs to a run that has not finished its cleanup. The
-// janitor must leave such resources alone.
+// InFlight reports whether handle belongs to a run that has not finished its cleanup: the run's
+// own handle, or one derived from it (<handle>-cow). The janitor must leave such resources alone.
 func (w *Workload) InFlight(handle string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, ok := w.inFlight[handle]
-	return ok
+	for h := range w.inFlight {
+		if handle == h || strings.HasPrefix(handle, h+"-") {
+			return true
+		}
+	}
+	return false
 }
 
 // Running reports the stage a run under way is in, how long it has been in it, its limits and
@@ -281,8 +335,9 @@ type limits struct {
 
 // Run runs the forward stages in order, stopping at the first failure, then the undo of every
 // forward stage it attempted, in reverse order. The forward stages are expected to end within
-// ProbeTimeout and must within HardTimeout; each undo is expected within CleanupTimeout and
-// must within HardTimeout, which ctx's cancellation cuts to CleanupTimeout. A slow stage keeps
+// ProbeTimeout and must within HardTimeout; each undo is expected within CleanupTimeout, and the
+// undos must end within HardTimeout (each still gets its CleanupTimeout when an earlier one
+// spent that), which ctx's cancellation cuts to CleanupTimeout each. A slow stage keeps
 // waiting while the worker shows progress, and fails as stalled when it shows none. A failure
 // caused by the run's own volume or container vanishing (Concourse's garbage collector) marks
 // the result Interrupted.
@@ -346,6 +401,7 @@ func (w *Workload) Run(ctx context.Context) Result {
 			w.update(r.Handle, func(p *Progress) { p.Failed = &f })
 		}
 	}
+	undoHard := time.Now().Add(t.HardTimeout) // the undos share one hard limit, as the forward stages do
 	for i := len(w.stages) - 1; i >= 0; i-- {
 		s := w.stages[i]
 		if s.Undo == nil {
@@ -355,10 +411,15 @@ func (w *Workload) Run(ctx context.Context) Result {
 			record(skipped(*s.Undo, fmt.Errorf("%s did not run", s.Name)))
 			continue
 		}
-		now := time.Now()
-		lim := limits{expected: now.Add(t.CleanupTimeout), hard: now.Add(t.HardTimeout), limit: t.HardTimeout, watch: true}
+		// Each undo is tried for at least its expected time, even once an earlier one has
+		// spent the shared limit: what is not destroyed is left behind.
+		expected := time.Now().Add(t.CleanupTimeout)
+		lim := limits{expected: expected, hard: undoHard, limit: t.HardTimeout, watch: true}
+		if !undoHard.After(expected) {
+			lim = limits{expected: expected, hard: expected, limit: t.CleanupTimeout}
+		}
 		if ctx.Err() != nil { // shutting down: no waiting past the expected time
-			lim = limits{expected: lim.expected, hard: lim.expected, limit: t.CleanupTimeout}
+			lim = limits{expected: expected, hard: expected, limit: t.CleanupTimeout}
 		}
 		record(w.run(context.WithoutCancel(ctx), r, *s.Undo, lim))
 	}

@@ -118,7 +118,7 @@ func TestWorkloadDestroyStuck(t *testing.T) {
 	}
 	wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{Timing: probes.Timing{CleanupTimeout: 100 * time.Millisecond, StallTimeout: 2 * time.Second}})
 	res := wl.Run(context.Background())
-	want := "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=skip"
+	want := "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=fail volume.cow_destroy=pass volume.destroy=skip"
 	if got := stageStatuses(res); got != want {
 		t.Fatalf("stages %s, want %s (%+v)", got, want, res.Stages)
 	}
@@ -144,7 +144,7 @@ func TestWorkloadLeavesTheLastSlotsToBuilds(t *testing.T) {
 	if _, err := g.Create(context.Background(), garden.Spec{Handle: "build-1", RootFSPath: "raw://" + v.Path}); err != nil {
 		t.Fatal(err)
 	}
-	heldBack := "volume.create=pass volume.stream_in=pass container.create=skip process.run=skip container.destroy=skip volume.destroy=pass"
+	heldBack := "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=skip process.run=skip container.destroy=skip volume.cow_destroy=pass volume.destroy=pass"
 
 	t.Run("configured limit", func(t *testing.T) {
 		wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{MaxContainers: 2})

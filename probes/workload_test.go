@@ -69,7 +69,7 @@ func TestWorkloadPasses(t *testing.T) {
 	w := workertest.Start(t, gardensim.Config{})
 	wl, g, b := newWorkload(t, w, probes.WorkloadConfig{Instance: "test"})
 	res := wl.Run(context.Background())
-	want := "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass"
+	want := "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=pass volume.cow_destroy=pass volume.destroy=pass"
 	if got := stageStatuses(res); got != want {
 		t.Fatalf("stages %s, want %s (%+v)", got, want, res.Stages)
 	}
@@ -134,150 +134,150 @@ func TestWorkloadFailures(t *testing.T) {
 		{
 			name:       "baggageclaim 500 on create",
 			bc:         map[string]faults.Fault{baggageclaim.RouteCreate: {Status: 500}},
-			want:       "volume.create=fail volume.stream_in=skip container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			want:       "volume.create=fail volume.stream_in=skip volume.cow=skip container.create=skip process.run=skip container.destroy=skip volume.cow_destroy=skip volume.destroy=pass",
 			wantFailed: probes.StageVolumeCreate, wantErr: "baggageclaim create: 500", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "disk full",
 			bc:         map[string]faults.Fault{baggageclaim.RouteCreate: {DiskFull: true}},
-			want:       "volume.create=fail volume.stream_in=skip container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			want:       "volume.create=fail volume.stream_in=skip volume.cow=skip container.create=skip process.run=skip container.destroy=skip volume.cow_destroy=skip volume.destroy=pass",
 			wantFailed: probes.StageVolumeCreate, wantErr: "failed to create volume", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "garden hangs on create past the hard limit",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}},
 			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, HardTimeout: 200 * time.Millisecond}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageContainerCreate, wantErr: "timed out after 200ms (the hard limit)", wantReason: probes.ReasonTimeout,
 		},
 		{
 			name:       "garden hangs on create and nothing else progresses: stalled",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}},
 			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, StallTimeout: 2 * time.Second}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageContainerCreate, wantErr: "stalled: no containers created or destroyed by anyone else in 2s", wantReason: probes.ReasonStalled,
 		},
 		{
 			name:       "garden 500 with a non-JSON body",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Status: 500, Body: "<h1>oops</h1>", ContentType: "text/html"}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageContainerCreate, wantErr: "<h1>oops</h1>", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "grace time refused",
 			garden:     map[string]faults.Fault{garden.RouteGraceTime: {Status: 500}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageContainerCreate, wantErr: "garden grace_time", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "connection reset on volume destroy",
 			bc:         map[string]faults.Fault{baggageclaim.RouteDestroy: {Reset: true, Times: 1}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=fail",
-			wantFailed: probes.StageVolumeDestroy, wantErr: "baggageclaim destroy", wantReason: probes.ReasonConnectionLost,
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=pass volume.cow_destroy=fail volume.destroy=pass",
+			wantFailed: probes.StageVolumeCOWDestroy, wantErr: "baggageclaim destroy", wantReason: probes.ReasonConnectionLost,
 		},
 		{
 			name:            "already gone on destroy is success",
 			garden:          map[string]faults.Fault{garden.RouteDestroy: {Status: 404, Body: `{"Type":"ContainerNotFoundError","Message":"unknown handle: x","Handle":"x","ProcessID":"","Binary":""}`}},
-			want:            "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass",
+			want:            "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			leavesContainer: true,
 		},
 		{
 			name:       "router 404 on destroy is a failure",
 			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 404, Body: "404 page not found", ContentType: "text/plain", Times: 1}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=skip",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=fail volume.cow_destroy=pass volume.destroy=skip",
 			wantFailed: probes.StageContainerDestroy, wantErr: "404 page not found", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "cleanup runs when garden hangs on destroy too, and keeps the volume under the container",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}, garden.RouteDestroy: {Hang: true}},
 			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 50 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond, HardTimeout: 100 * time.Millisecond}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=fail volume.destroy=skip",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=fail volume.cow_destroy=pass volume.destroy=skip",
 			wantFailed: probes.StageContainerCreate, wantErr: "timed out", wantReason: probes.ReasonTimeout,
 			keepsVolume: true,
 		},
 		{
 			name:            "containerd's not-found on destroy is already gone",
 			garden:          map[string]faults.Fault{garden.RouteDestroy: {Status: 500, Body: `{"Type":"","Message":"get container: container \"HANDLE\" in namespace \"concourse\": not found","Handle":"","ProcessID":"","Binary":""}`}},
-			want:            "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass",
+			want:            "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			leavesContainer: true,
 		},
 		{
 			name:       "another container's not-found is a failure",
 			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 500, Times: 1, Body: `{"Type":"","Message":"get container: container \"health-check-other\" in namespace \"concourse\": not found","Handle":"","ProcessID":"","Binary":""}`}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=skip",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=fail volume.cow_destroy=pass volume.destroy=skip",
 			wantFailed: probes.StageContainerDestroy, wantErr: "health-check-other", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:      "grace-time reaper race: being destroyed is already gone",
 			behaviour: gardensim.Behaviour{ReaperRaceEvery: 1},
-			want:      "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass",
+			want:      "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 		},
 		{
 			name:       "redirect on destroy is a failure and is not followed",
 			garden:     map[string]faults.Fault{garden.RouteDestroy: {Status: 307, Body: "", Times: 1}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=fail volume.destroy=skip",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=fail volume.cow_destroy=pass volume.destroy=skip",
 			wantFailed: probes.StageContainerDestroy, wantErr: "307 Temporary Redirect", wantReason: probes.ReasonBadAnswer,
 		},
 		{
 			name:       "stream-in refused",
 			bc:         map[string]faults.Fault{baggageclaim.RouteStreamIn: {Status: 500}},
-			want:       "volume.create=pass volume.stream_in=fail container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=fail volume.cow=skip container.create=skip process.run=skip container.destroy=skip volume.cow_destroy=skip volume.destroy=pass",
 			wantFailed: probes.StageVolumeStreamIn, wantErr: "baggageclaim stream_in: 500", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "stream-in hangs",
 			bc:         map[string]faults.Fault{baggageclaim.RouteStreamIn: {Hang: true}},
 			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, HardTimeout: 200 * time.Millisecond}},
-			want:       "volume.create=pass volume.stream_in=fail container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=fail volume.cow=skip container.create=skip process.run=skip container.destroy=skip volume.cow_destroy=skip volume.destroy=pass",
 			wantFailed: probes.StageVolumeStreamIn, wantErr: "timed out after 200ms", wantReason: probes.ReasonTimeout,
 		},
 		{
 			name:       "process exits non-zero",
 			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessExit, ExitStatus: 3},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=fail container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageProcessRun, wantErr: "exited with status 3", wantReason: probes.ReasonNonzeroExit,
 		},
 		{
 			name:       "process cannot start",
 			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessExecFailed},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=fail container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageProcessRun, wantErr: "OCI runtime exec failed", wantReason: probes.ReasonExecFailed,
 		},
 		{
 			name:       "process hangs on an idle worker: stalled",
 			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessHang},
 			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProcessTimeout: 100 * time.Millisecond, StallTimeout: 2 * time.Second}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=fail container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageProcessRun, wantErr: "stalled: no containers created or destroyed by anyone else in 2s while process.run waited", wantReason: probes.ReasonStalled,
 		},
 		{
 			name:       "process stream cut",
 			behaviour:  gardensim.Behaviour{Process: gardensim.ProcessCut},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=fail container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageProcessRun, wantErr: "stream ended before an exit status", wantReason: probes.ReasonStreamCut,
 		},
 		{
 			name:       "process run refused with a 404 router page",
 			garden:     map[string]faults.Fault{garden.RouteRun: {Status: 404, Body: "404 page not found", ContentType: "text/plain"}},
-			want:       "volume.create=pass volume.stream_in=pass container.create=pass process.run=fail container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=fail container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageProcessRun, wantErr: "404 page not found", wantReason: probes.ReasonUpstreamError,
 		},
 		{
 			name:       "worker at its container limit",
 			sim:        gardensim.Config{MaxContainers: 1},
 			garden:     map[string]faults.Fault{},
-			want:       "volume.create=pass volume.stream_in=pass container.create=fail process.run=skip container.destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 			wantFailed: probes.StageContainerCreate, wantErr: "max containers reached", wantReason: probes.ReasonMaxContainers,
 		},
 		{
 			name: "skipped stages are reported skipped",
 			cfg:  probes.WorkloadConfig{Skip: []string{probes.StageVolumeStreamIn, probes.StageProcessRun}},
-			want: "volume.create=pass volume.stream_in=skip container.create=pass process.run=skip container.destroy=pass volume.destroy=pass",
+			want: "volume.create=pass volume.stream_in=skip volume.cow=pass container.create=pass process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
 		},
 		{
 			name: "volume only",
 			cfg:  probes.WorkloadConfig{Skip: []string{probes.StageContainerCreate, probes.StageProcessRun}},
-			want: "volume.create=pass volume.stream_in=pass container.create=skip process.run=skip container.destroy=skip volume.destroy=pass",
+			want: "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=skip process.run=skip container.destroy=skip volume.cow_destroy=pass volume.destroy=pass",
 		},
 	}
 	for _, tt := range tests {
@@ -339,7 +339,7 @@ func TestWorkloadFailures(t *testing.T) {
 			// Whatever failed, nothing is left but what a failed (or faked) destroy kept.
 			wantContainers, wantVolumes := 0, 0
 			switch {
-			case tt.wantFailed == probes.StageVolumeDestroy, tt.keepsVolume:
+			case tt.wantFailed == probes.StageVolumeDestroy, tt.wantFailed == probes.StageVolumeCOWDestroy, tt.keepsVolume:
 				wantVolumes = 1
 			case tt.wantFailed == probes.StageContainerDestroy: // and its rootfs volume, kept under it
 				wantContainers, wantVolumes = 1, 1

@@ -35,17 +35,15 @@ func ValidateRequest(req Request) error {
 	if req.Handle == "" {
 		return invalid(RouteCreate, "handle", "must not be empty")
 	}
-	switch req.Strategy.Type {
-	case StrategyEmpty:
-		if req.Strategy.Path != "" {
-			return invalid(RouteCreate, "strategy.path", "must be empty for the empty strategy")
-		}
-	case StrategyImport:
-		if !filepath.IsAbs(req.Strategy.Path) {
-			return invalid(RouteCreate, "strategy.path", fmt.Sprintf("must be an absolute path for the import strategy, got %q", req.Strategy.Path))
-		}
-	default:
-		return invalid(RouteCreate, "strategy.type", fmt.Sprintf("must be %q or %q, got %q", StrategyEmpty, StrategyImport, req.Strategy.Type))
+	switch st := req.Strategy; {
+	case st.Type == StrategyEmpty && (st.Path != "" || st.Volume != ""):
+		return invalid(RouteCreate, "strategy", "must have no path and no volume for the empty strategy")
+	case st.Type == StrategyImport && (!filepath.IsAbs(st.Path) || st.Volume != ""):
+		return invalid(RouteCreate, "strategy.path", fmt.Sprintf("must be an absolute path (and no volume) for the import strategy, got %q", st.Path))
+	case st.Type == StrategyCOW && (st.Volume == "" || st.Path != ""):
+		return invalid(RouteCreate, "strategy.volume", "must name the parent volume (and no path) for the cow strategy")
+	case st.Type != StrategyEmpty && st.Type != StrategyImport && st.Type != StrategyCOW:
+		return invalid(RouteCreate, "strategy.type", fmt.Sprintf("must be %q, %q or %q, got %q", StrategyEmpty, StrategyImport, StrategyCOW, st.Type))
 	}
 	return nil
 }

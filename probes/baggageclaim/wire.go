@@ -4,16 +4,21 @@ import "github.com/deepprobe/deepprobe/probes/internal/wire"
 
 // Strategy says how a new volume is filled.
 type Strategy struct {
-	// Type is StrategyEmpty or StrategyImport.
+	// Type is StrategyEmpty, StrategyImport or StrategyCOW.
 	Type string `json:"type"`
 	// Path is the host directory an import strategy copies from.
 	Path string `json:"path,omitempty"`
+	// Volume is the parent volume of a copy-on-write strategy.
+	Volume string `json:"volume,omitempty"`
 }
 
 // Strategy types.
 const (
 	StrategyEmpty  = "empty"
 	StrategyImport = "import"
+	// StrategyCOW makes a copy-on-write child of another volume: what Concourse gives every
+	// task input, image and cache (overlay, btrfs or naive driver).
+	StrategyCOW = "cow"
 )
 
 // Stream encodings Baggageclaim accepts in Content-Encoding; a missing one is a 400.
@@ -24,6 +29,9 @@ const (
 
 // EmptyStrategy makes an empty volume.
 func EmptyStrategy() Strategy { return Strategy{Type: StrategyEmpty} }
+
+// COWStrategy makes a copy-on-write child of the volume called parent.
+func COWStrategy(parent string) Strategy { return Strategy{Type: StrategyCOW, Volume: parent} }
 
 // ImportStrategy makes a volume holding a copy of the host directory path.
 func ImportStrategy(path string) Strategy { return Strategy{Type: StrategyImport, Path: path} }

@@ -179,7 +179,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ routes.Params)
 		writeTextError(w, http.StatusBadRequest, msgCreate)
 		return
 	}
-	if req.Strategy.Type != baggageclaim.StrategyEmpty && req.Strategy.Type != baggageclaim.StrategyImport {
+	switch req.Strategy.Type {
+	case baggageclaim.StrategyEmpty, baggageclaim.StrategyImport, baggageclaim.StrategyCOW:
+	default:
 		writeTextError(w, http.StatusUnprocessableEntity, msgCreate)
 		return
 	}
@@ -195,6 +197,15 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ routes.Params)
 	if _, exists := s.volumes[req.Handle]; exists {
 		writeTextError(w, http.StatusInternalServerError, msgCreate)
 		return
+	}
+	if req.Strategy.Type == baggageclaim.StrategyCOW { // a child of an unknown parent: 422 (ctrd-65)
+		parent, ok := s.volumes[req.Strategy.Volume]
+		if !ok {
+			writeTextError(w, http.StatusUnprocessableEntity, msgCreate)
+			return
+		}
+		// The naive driver copies the parent; the child lives on when the parent is destroyed.
+		req.Strategy = baggageclaim.ImportStrategy(parent.Path)
 	}
 	dir := filepath.Join(s.liveDir, req.Handle, "volume")
 	if err := s.fill(dir, req.Strategy); err != nil {
