@@ -54,6 +54,13 @@ func TestParseServe(t *testing.T) {
 				t.Errorf("hard timeout %s, orphan age %s", c.HardTimeout, c.OrphanAge)
 			}
 		}},
+		{name: "zero means the default, as in package probes", args: []string{"--probe-timeout", "0", "--min-interval", "0s", "--shallow-timeout", "0s", "--grace-time", "0s"},
+			check: func(t *testing.T, c ServeConfig) {
+				if c.ProbeTimeout != 5*time.Second || c.MinInterval != 5*time.Second || c.ShallowTimeout != 2*time.Second || c.GraceTime != 10*time.Minute {
+					t.Errorf("probe timeout %s, min interval %s, shallow timeout %s, grace time %s", c.ProbeTimeout, c.MinInterval, c.ShallowTimeout, c.GraceTime)
+				}
+			}},
+		{name: "negative shallow reuse", args: []string{"--shallow-reuse", "-1s"}, wantErr: "--shallow-reuse: must not be negative"},
 		{name: "hard timeout above the grace time", args: []string{"--grace-time", "1m", "--hard-timeout", "5m"}, wantErr: "--grace-time (1m0s) must exceed --hard-timeout (5m0s)"},
 		{name: "hard timeout below the probe timeout", args: []string{"--hard-timeout", "1s"}, wantErr: "--hard-timeout (1s) must be at least --probe-timeout (5s)"},
 		{name: "stall timeout too short to see progress", args: []string{"--stall-timeout", "1s"}, wantErr: "--stall-timeout (1s) must be at least 2s"},
@@ -158,7 +165,7 @@ func TestRunExitCodes(t *testing.T) {
 		{nil, ExitFailure, "usage: deepprobe"},
 		{[]string{"frobnicate"}, ExitFailure, `unknown subcommand "frobnicate"`},
 		{[]string{"version"}, ExitOK, "deepprobe dev"},
-		{[]string{"serve", "--probe-timeout", "-1s"}, ExitFailure, "--probe-timeout must be positive"},
+		{[]string{"serve", "--probe-timeout", "-1s"}, ExitFailure, "--probe-timeout: must not be negative, got -1s"},
 		{[]string{"janitor", "--once", "--garden-url", "nope"}, ExitFailure, "--garden-url"},
 		{[]string{"check", "--url", "http://127.0.0.1:1/healthz", "--timeout", "1s"}, ExitFailure, "unhealthy: no answer"},
 	} {

@@ -51,20 +51,14 @@ func (u *UpstreamConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&u.LogFormat, "log-format", "text", "log format: text or json")
 }
 
+// validate resolves the timing flags with package probes, which owns their rules: 0 means the
+// default, a negative value is refused naming the flag.
 func (u *UpstreamConfig) validate() error {
-	for _, f := range []struct {
-		name string
-		d    time.Duration
-	}{{"probe-timeout", u.ProbeTimeout}, {"cleanup-timeout", u.CleanupTimeout}, {"grace-time", u.GraceTime}} {
-		if f.d <= 0 {
-			return fmt.Errorf("--%s must be positive, got %s", f.name, f.d)
-		}
-	}
 	t, err := probes.Timing{ProbeTimeout: u.ProbeTimeout, CleanupTimeout: u.CleanupTimeout, HardTimeout: u.HardTimeout, GraceTime: u.GraceTime, OrphanAge: u.OrphanAge}.Resolve()
 	if err != nil {
 		return flagError(err)
 	}
-	u.OrphanAge, u.HardTimeout = t.OrphanAge, t.HardTimeout
+	u.ProbeTimeout, u.CleanupTimeout, u.GraceTime, u.OrphanAge, u.HardTimeout = t.ProbeTimeout, t.CleanupTimeout, t.GraceTime, t.OrphanAge, t.HardTimeout
 	return nil
 }
 
@@ -197,16 +191,8 @@ func (c *ServeConfig) validate() error {
 	switch {
 	case c.Listen == "":
 		return errors.New("--listen must not be empty")
-	case c.MinInterval <= 0:
-		return fmt.Errorf("--min-interval must be positive, got %s", c.MinInterval)
-	case c.ProcessTimeout < 0:
-		return fmt.Errorf("--process-timeout must not be negative, got %s", c.ProcessTimeout)
 	case c.FailureThreshold < 1:
 		return fmt.Errorf("--failure-threshold must be at least 1, got %d", c.FailureThreshold)
-	case c.ShallowTimeout <= 0:
-		return fmt.Errorf("--shallow-timeout must be positive, got %s", c.ShallowTimeout)
-	case c.ShallowReuse <= 0:
-		return fmt.Errorf("--shallow-reuse must be positive, got %s", c.ShallowReuse)
 	case c.JanitorInterval < 0:
 		return fmt.Errorf("--janitor-interval must not be negative, got %s", c.JanitorInterval)
 	case c.History < 1 || c.History > 10000:
@@ -231,7 +217,12 @@ func (c *ServeConfig) validate() error {
 		return flagError(err)
 	}
 	c.MaxWait, c.MaxAge, c.Freshness, c.OrphanAge, c.ProcessTimeout = t.MaxWait, t.MaxAge, t.Freshness, t.OrphanAge, t.ProcessTimeout
-	c.StallTimeout, c.HardTimeout = t.StallTimeout, t.HardTimeout
+	c.StallTimeout, c.HardTimeout, c.MinInterval = t.StallTimeout, t.HardTimeout, t.MinInterval
+	shallow, err := (probes.ShallowConfig{Timeout: c.ShallowTimeout, Reuse: c.ShallowReuse}).Resolve()
+	if err != nil {
+		return flagError(err)
+	}
+	c.ShallowTimeout, c.ShallowReuse = shallow.Timeout, shallow.Reuse
 	if c.ContainerReserve < 0 {
 		return fmt.Errorf("--container-reserve must not be negative, got %d", c.ContainerReserve)
 	}

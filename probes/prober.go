@@ -154,21 +154,16 @@ func (o Outcome) Why() (Reason, string) {
 	return "", ""
 }
 
-type flight struct {
-	done    chan struct{}
-	outcome Outcome
-}
-
 // Prober lets any number of callers share one workload: concurrent callers join the one in
 // flight, and a finished result is reused for MinInterval. At most one workload ever runs.
 type Prober struct {
 	cfg     ProberConfig
 	metrics *proberMetrics
-	wg      sync.WaitGroup // the workload goroutine
+	crew    crew // the workload goroutine
 
 	mu                  sync.Mutex
 	closing             bool
-	inflight            *flight
+	inflight            *flight[Outcome]
 	cancelInflight      context.CancelFunc // cancels the workload in flight (Shutdown only)
 	last                *Outcome
 	consecutiveFailures int
@@ -240,12 +235,10 @@ func (p *Prober) Check(ctx context.Context) (Outcome, error) {
 	}
 	p.mu.Unlock()
 
-	select {
-	case <-f.done:
-		return f.outcome, nil
-	case <-ctx.Done():
-		return p.atDeadline()
+	if o, ok := f.wait(ctx); ok {
+		return o, nil
 	}
+	return p.atDeadline()
 }
 
 // atDeadline is what a caller whose deadline came while the workload runs gets: what the
@@ -363,15 +356,11 @@ func (p *Prober) servableLocked() (Outcome, bool) {
 // startLocked starts a workload; p.mu must be held and no workload in flight. The workload
 // keeps ctx's values but not its cancellation: a caller that gives up must not cut short a
 // workload other callers share; only Shutdown cancels it.
-func (p *Prober) startLocked(ctx context.Context) *flight {
-	f := &flight{done: make(chan struct{})}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p.inflight, p.cancelInflight = f, cancel
+func (p *Prober) startLocked(ctx context.Context) *flight[Outcome] {
+	f := newFlight[Outcome]()
+	p.inflight = f
 	p.metrics.inFlight.Set(1)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer cancel()
+	p.cancelInflight = p.crew.launch(ctx, func(wctx context.Context) {
 		res := p.cfg.Run(wctx)
 		if res.Interrupted != "" && wctx.Err() == nil {
 			// The first interruption in a row is not a verdict: tell the listeners, keep the
@@ -388,7 +377,7 @@ func (p *Prober) startLocked(ctx context.Context) *flight {
 			}
 		}
 		p.finish(f, res)
-	}()
+	})
 	return f
 }
 
@@ -433,7 +422,7 @@ func (p *Prober) notify(o Outcome) {
 	}
 }
 
-func (p *Prober) finish(f *flight, res Result) {
+func (p *Prober) finish(f *flight[Outcome], res Result) {
 	p.mu.Lock()
 	o := p.judgeLocked(res, p.cfg.Now(), true)
 	p.last = &o
@@ -444,8 +433,7 @@ func (p *Prober) finish(f *flight, res Result) {
 	// Listeners first, so that a caller who sees this result also sees its metrics, log line
 	// and heartbeat.
 	p.notify(o)
-	f.outcome = o
-	close(f.done)
+	f.land(o)
 }
 
 // Trigger starts a workload unless one is in flight or the Prober is shutting down. It is
@@ -489,7 +477,7 @@ func (p *Prober) Shutdown(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() {
-		p.wg.Wait()
+		p.crew.wait()
 		close(done)
 	}()
 	var err error

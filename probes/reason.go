@@ -53,6 +53,9 @@ const (
 	// garbage collector destroys every handle the web node does not know). Not a failure of
 	// the worker: the workload is re-run once.
 	ReasonInterrupted Reason = "interrupted"
+	// ReasonStreamLimit: Baggageclaim refused the stream-in for exceeding its volume streaming
+	// limit (403): a limit set on the worker, not a broken disk.
+	ReasonStreamLimit Reason = "stream_limit"
 	// ReasonDestroyStuck: Garden kept saying the container was being destroyed, and it was
 	// still there when the destroy's time ran out.
 	ReasonDestroyStuck Reason = "destroy_stuck"
@@ -71,7 +74,7 @@ const (
 // Reasons lists every Reason, for metrics that must exist before the first failure.
 var Reasons = []Reason{ReasonTimeout, ReasonRefused, ReasonConnectionLost, ReasonUpstreamError, ReasonBadAnswer,
 	ReasonNotFound, ReasonMaxContainers, ReasonDiskFull, ReasonExecFailed, ReasonNonzeroExit, ReasonStreamCut, ReasonCancelled,
-	ReasonDNSError, ReasonStalled, ReasonInterrupted, ReasonDestroyStuck}
+	ReasonDNSError, ReasonStalled, ReasonInterrupted, ReasonDestroyStuck, ReasonStreamLimit}
 
 // Classify returns the Reason for a stage's error; nil has none.
 func Classify(err error) Reason {
@@ -100,6 +103,8 @@ func Classify(err error) Reason {
 		return ReasonNonzeroExit
 	case errors.Is(err, garden.ErrStreamCut):
 		return ReasonStreamCut
+	case errors.Is(err, baggageclaim.ErrStreamLimit):
+		return ReasonStreamLimit
 	case errors.Is(err, garden.ErrNotFound) || errors.Is(err, baggageclaim.ErrNotFound):
 		return ReasonNotFound
 	case errors.Is(err, syscall.ECONNREFUSED):

@@ -62,35 +62,41 @@ type ShallowConfig struct {
 // check). It creates nothing. Like the deep probe, any number of callers share one upstream
 // round: they join the round in flight, and its results answer callers for Reuse after it.
 type Shallow struct {
-	cfg ShallowConfig
-	wg  sync.WaitGroup // the round in flight
+	cfg  ShallowConfig
+	crew crew // the round in flight
 
 	mu       sync.Mutex
-	inflight *shallowRound
-	last     *shallowRound
+	inflight *flight[[]StageResult]
+	last     []StageResult // the latest round's results, ended at lastAt
+	lastAt   time.Time
 }
 
-type shallowRound struct {
-	done    chan struct{}
-	results []StageResult
-	at      time.Time
+// Resolve fills the defaults of Timeout and Reuse (0 means the default) and refuses negative
+// ones, naming the setting.
+func (c ShallowConfig) Resolve() (ShallowConfig, error) {
+	switch {
+	case c.Timeout < 0:
+		return c, settingErr(SettingShallowTimeout, "must not be negative, got %s", c.Timeout)
+	case c.Reuse < 0:
+		return c, settingErr(SettingShallowReuse, "must not be negative, got %s", c.Reuse)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultShallowTimeout
+	}
+	if c.Reuse == 0 {
+		c.Reuse = DefaultShallowReuse
+	}
+	return c, nil
 }
 
 // NewShallow returns a Shallow check.
 func NewShallow(cfg ShallowConfig) (*Shallow, error) {
-	switch {
-	case cfg.Garden == nil || cfg.Baggageclaim == nil:
+	if cfg.Garden == nil || cfg.Baggageclaim == nil {
 		return nil, errors.New("probes: the shallow check needs a Garden and a Baggageclaim client")
-	case cfg.Timeout < 0:
-		return nil, settingErr(SettingShallowTimeout, "must not be negative, got %s", cfg.Timeout)
-	case cfg.Reuse < 0:
-		return nil, settingErr(SettingShallowReuse, "must not be negative, got %s", cfg.Reuse)
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultShallowTimeout
-	}
-	if cfg.Reuse == 0 {
-		cfg.Reuse = DefaultShallowReuse
+	cfg, err := cfg.Resolve()
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -103,39 +109,33 @@ func NewShallow(cfg ShallowConfig) (*Shallow, error) {
 // the callers that wait.
 func (s *Shallow) Check(ctx context.Context) []StageResult {
 	s.mu.Lock()
-	if l := s.last; l != nil && s.cfg.Now().Sub(l.at) < s.cfg.Reuse {
-		s.mu.Unlock()
-		return l.results
+	if s.last != nil && s.cfg.Now().Sub(s.lastAt) < s.cfg.Reuse {
+		defer s.mu.Unlock()
+		return s.last
 	}
-	r := s.inflight
-	if r == nil {
-		r = &shallowRound{done: make(chan struct{})}
-		s.inflight = r
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.round(context.WithoutCancel(ctx), r)
-		}()
+	f := s.inflight
+	if f == nil {
+		f = newFlight[[]StageResult]()
+		s.inflight = f
+		s.crew.launch(ctx, func(ctx context.Context) { s.round(ctx, f) })
 	}
 	s.mu.Unlock()
-	select {
-	case <-r.done:
-		return r.results
-	case <-ctx.Done():
-		err := ctx.Err()
-		return []StageResult{
-			{Name: CheckGardenPing, Component: Garden, Status: StatusFail, Err: err, Reason: Classify(err)},
-			{Name: CheckBaggageclaimList, Component: Baggageclaim, Status: StatusFail, Err: err, Reason: Classify(err)},
-		}
+	if results, ok := f.wait(ctx); ok {
+		return results
+	}
+	err := ctx.Err()
+	return []StageResult{
+		{Name: CheckGardenPing, Component: Garden, Status: StatusFail, Err: err, Reason: Classify(err)},
+		{Name: CheckBaggageclaimList, Component: Baggageclaim, Status: StatusFail, Err: err, Reason: Classify(err)},
 	}
 }
 
 // Wait returns once no round is in flight; a round ends within Timeout. The owner calls it
 // when it stops, so that no round outlives it.
-func (s *Shallow) Wait() { s.wg.Wait() }
+func (s *Shallow) Wait() { s.crew.wait() }
 
 // round runs both calls under Timeout. It ends within Timeout: nothing outlives it.
-func (s *Shallow) round(ctx context.Context, r *shallowRound) {
+func (s *Shallow) round(ctx context.Context, f *flight[[]StageResult]) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	out := make([]StageResult, 2)
@@ -156,9 +156,8 @@ func (s *Shallow) round(ctx context.Context, r *shallowRound) {
 		return err
 	})
 	wg.Wait()
-	r.results, r.at = out, s.cfg.Now()
 	s.mu.Lock()
-	s.inflight, s.last = nil, r
+	s.inflight, s.last, s.lastAt = nil, out, s.cfg.Now()
 	s.mu.Unlock()
-	close(r.done)
+	f.land(out)
 }

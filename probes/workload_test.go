@@ -225,6 +225,12 @@ func TestWorkloadFailures(t *testing.T) {
 			wantFailed: probes.StageVolumeStreamIn, wantErr: "baggageclaim stream_in: 500", wantReason: probes.ReasonUpstreamError,
 		},
 		{
+			name:       "stream-in over the volume streaming limit",
+			bc:         map[string]faults.Fault{baggageclaim.RouteStreamIn: {Status: 403, Body: `{"error":"exceeded volume streaming limit of 1048B"}`, ContentType: "text/plain"}},
+			want:       "volume.create=pass volume.stream_in=fail volume.cow=skip container.create=skip process.run=skip container.destroy=skip volume.cow_destroy=skip volume.destroy=pass",
+			wantFailed: probes.StageVolumeStreamIn, wantErr: "exceeded volume streaming limit", wantReason: probes.ReasonStreamLimit,
+		},
+		{
 			name:       "stream-in hangs",
 			bc:         map[string]faults.Fault{baggageclaim.RouteStreamIn: {Hang: true}},
 			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, HardTimeout: 200 * time.Millisecond}},
