@@ -487,6 +487,28 @@ func (m *Main) Addr() string { return m.server.Addr().String() }
 // its cleanup (bounded by --shutdown-timeout), and returns. ready, if not nil, is called once
 // the server listens.
 func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
+	if err := m.listen(ready); err != nil {
+		return err
+	}
+	defer m.upstream.CloseIdleConnections()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	background, serveErr := m.runBackground(runCtx, stop)
+	<-runCtx.Done()
+	m.stopGracefully(context.WithoutCancel(ctx))
+	background.Wait()
+	m.shallow.Wait() // a /livez round started just before the server stopped ends within its timeout
+	select {
+	case err := <-serveErr:
+		return err
+	default:
+	}
+	m.logger.Info("deepprobe stopped")
+	return nil
+}
+
+// listen binds the server (a bind error is returned, not logged) and says so.
+func (m *Main) listen(ready func(addr string)) error {
 	if err := m.server.Listen(m.cfg.Listen); err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
@@ -501,61 +523,49 @@ func (m *Main) Run(ctx context.Context, ready func(addr string)) error {
 	if ready != nil {
 		ready(m.server.Addr().String())
 	}
+	return nil
+}
 
-	defer m.upstream.CloseIdleConnections()
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
+// runBackground serves, and runs the background prober and the janitor until ctx ends; a
+// serving error stops everything (stop) and is sent on the returned channel.
+func (m *Main) runBackground(ctx context.Context, stop context.CancelFunc) (*sync.WaitGroup, <-chan error) {
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
-	wg.Add(2)
 	m.proberLoop.Store(true)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := m.server.Serve(); err != nil {
 			serveErr <- fmt.Errorf("serving: %w", err)
 			stop()
 		}
-	}()
-	go func() {
-		defer wg.Done()
+	})
+	wg.Go(func() {
 		defer m.proberLoop.Store(false)
-		_ = m.prober.Run(runCtx)
-	}()
+		_ = m.prober.Run(ctx)
+	})
 	if m.janitor != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = m.janitor.Run(runCtx)
-		}()
+		wg.Go(func() { _ = m.janitor.Run(ctx) })
 	}
+	return &wg, serveErr
+}
 
-	<-runCtx.Done()
+// stopGracefully stops accepting requests and lets the workload in flight finish its cleanup
+// (bounded by --shutdown-timeout, after which it is cancelled and its destroys still run, each
+// within --cleanup-timeout); requests still waiting get its result as it lands.
+func (m *Main) stopGracefully(ctx context.Context) {
 	m.logger.Info("deepprobe stopping: no new requests; waiting for the workload in flight", "bound", m.cfg.ShutdownTimeout)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(ctx, m.cfg.ShutdownTimeout)
 	defer cancel()
-	var sw sync.WaitGroup
-	sw.Add(1)
-	go func() {
-		defer sw.Done()
+	var prober sync.WaitGroup
+	prober.Go(func() {
 		if err := m.prober.Shutdown(shutdownCtx); err != nil {
 			m.logger.Warn("workload cancelled at shutdown", "error", err)
 		}
-	}()
-	// Requests still waiting get the workload's result as it lands; give them that long.
-	serverCtx, cancelServer := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout+m.cfg.CleanupTimeout*2+time.Second)
+	})
+	serverCtx, cancelServer := context.WithTimeout(ctx, m.cfg.ShutdownTimeout+m.prober.Timing().CancelledRun()+time.Second)
 	defer cancelServer()
 	if err := m.server.Shutdown(serverCtx); err != nil {
 		// A half-sent request or a slow reader: closed at the bound, which is not a failure.
 		m.logger.Warn("connections still open at the shutdown bound were closed", "error", err)
 	}
-	sw.Wait()
-	wg.Wait()
-	m.shallow.Wait() // a /livez round started just before the server stopped ends within its timeout
-	select {
-	case err := <-serveErr:
-		return err
-	default:
-	}
-	m.logger.Info("deepprobe stopped")
-	return nil
+	prober.Wait()
 }

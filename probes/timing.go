@@ -136,6 +136,13 @@ func (t Timing) ExpectedRun() time.Duration {
 	return t.ProbeTimeout + time.Duration(undoCount())*t.CleanupTimeout
 }
 
+// CancelledRun is the most a workload takes to end once cancelled (at shutdown): each undo
+// within its CleanupTimeout.
+func (t Timing) CancelledRun() time.Duration {
+	t = t.withDefaults()
+	return time.Duration(undoCount()) * t.CleanupTimeout
+}
+
 // LongestRun is the most one workload can take, however busy the worker: the forward stages,
 // then the undos, each group at HardTimeout, and each undo still tried for CleanupTimeout once
 // the undos' HardTimeout is spent.
