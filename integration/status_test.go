@@ -76,11 +76,14 @@ var (
 	reFailedStage = regexp.MustCompile(`id="failed-stage">([^<]*)<`)
 	reRow         = regexp.MustCompile(`<tr class="row [a-z]+">`)
 	reFailedCell  = regexp.MustCompile(`<li class="stage fail"><span class="mk">✗</span> ([a-z._]+) `)
+	reReason      = regexp.MustCompile(`id="reason">([^<]*)<`)
+	reWhy         = regexp.MustCompile(`id="why">([^<]*)<`)
 )
 
 // TestStatusPageInABrowser loads the status page in a real browser, healthy, failing and busy
-// (creates slowed down), and checks what a person would see: the verdict in words and marks,
-// the failing stage, the history rows. The screenshots (phone and desktop width, kept in
+// (deepprobe's create waiting in a full create queue: warn, reason busy), and checks what a
+// person would see: the verdict in words and marks, the failing stage, the reason, the history
+// rows. The screenshots (phone and desktop width, kept in
 // $DEEPPROBE_SCREENSHOT_DIR when set) show the rest: colours, the chart's axes, the reason
 // column at phone width.
 func TestStatusPageInABrowser(t *testing.T) {
@@ -137,22 +140,51 @@ func TestStatusPageInABrowser(t *testing.T) {
 		t.Errorf("/history: %v %s", err, a.body)
 	}
 
-	// Busy: builds keep Garden's create queue full (the simulator's own load: four loops of
-	// create, hold, destroy) and each create takes 250 ms in it, as containerd's create lock
-	// serialises them, so deepprobe's creates wait their turn. Beside the millisecond workloads
-	// the slow ones stay readable (log scale), and slow is not a failure.
-	putAdmin(t, w, "/garden/timings", `{"create":"250ms"}`)
+	// Busy: builds keep Garden's create queue full (the simulator's own load: loops of create,
+	// hold, destroy) and containerd's create lock serves one create at a time, so deepprobe's
+	// creates wait their turn far past --probe-timeout (1s here) while others' containers come
+	// and go: the verdict is warn, reason busy, on the page as on /healthz.
+	b := startDeepprobe(t, w, "--probe-timeout", "1s", "--process-timeout", "500ms", "--min-interval", "1ns",
+		"--history", "8", "--worker-name", "worker-0")
+	// First a few workloads slowed to a second or two by a short queue: beside the millisecond
+	// ones they stay readable (log scale), and slow is not a failure.
+	for range 2 {
+		b.get(t, "/healthz")
+	}
+	putAdmin(t, w, "/garden/timings", `{"create":"250ms","destroy":"50ms"}`)
 	putAdmin(t, w, "/garden/load", `{"in_flight":4,"hold":"500ms"}`)
 	for range 3 {
-		if a := d.get(t, "/healthz?timeout=4s"); a.status != 200 {
-			t.Fatalf("busy worker: %d %s", a.status, a.body)
+		if a := b.get(t, "/healthz?timeout=8s"); a.status != http.StatusOK {
+			t.Fatalf("slow worker: %d %s", a.status, a.body)
 		}
 	}
-	dom = browse(t, browser, d.url+"/", shots, "busy")
-	putAdmin(t, w, "/garden/load", `{"in_flight":0}`)
-	putAdmin(t, w, "/garden/timings", `{"create":"0s"}`)
-	if m := reVerdict.FindStringSubmatch(dom); m == nil || m[1] == "fail" {
+	// Then a long queue: 40 builds, half a second a create, so deepprobe's create waits tens of
+	// seconds while the page is looked at.
+	putAdmin(t, w, "/garden/timings", `{"create":"500ms","destroy":"50ms"}`)
+	putAdmin(t, w, "/garden/load", `{"in_flight":40,"hold":"1s"}`)
+	t.Cleanup(func() { putAdmin(t, w, "/garden/load", `{"in_flight":0}`) })
+	waitUntil(t, 20*time.Second, "the create queue to fill", func() bool {
+		var load struct {
+			CreatesInProgress int `json:"creates_in_progress"`
+		}
+		getAdmin(t, w, "/garden/load", &load)
+		return load.CreatesInProgress >= 20
+	})
+	if a := b.get(t, "/healthz?timeout=4s"); a.status != http.StatusOK || a.health.Status != "warn" || a.health.Reason != "busy" || a.health.Busy == nil {
+		t.Fatalf("busy worker: /healthz answered %d %s", a.status, a.body)
+	}
+	dom = browse(t, browser, b.url+"/", shots, "busy")
+	if m := reVerdict.FindStringSubmatch(dom); m == nil || m[1] != "warn" {
 		t.Errorf("busy: verdict %v", m)
+	}
+	if m := reReason.FindStringSubmatch(dom); m == nil || m[1] != "busy" {
+		t.Errorf("busy: reason %v", m)
+	}
+	if m := reWhy.FindStringSubmatch(dom); m == nil || !strings.Contains(m[1], "busy, not broken: container.create waiting") || !strings.Contains(m[1], "containers created and") {
+		t.Errorf("busy: the page does not say what the worker is busy with: %v", m)
+	}
+	if !strings.Contains(dom, `class="verdict warn"><span class="mk">⚠</span>`) {
+		t.Error("busy: no warn mark")
 	}
 	if !strings.Contains(dom, ">1s</text>") {
 		t.Error("busy: the log axis does not reach 1s")
@@ -177,6 +209,22 @@ func TestStatusPageStalenessInABrowser(t *testing.T) {
 	dom := browse(t, browser, d.url+"/", screenshotDir(t), "stale")
 	if !strings.Contains(dom, "deepprobe runs a workload only when /healthz or /readyz is asked") {
 		t.Error("stale: the page does not say why the result is old")
+	}
+}
+
+// getAdmin GETs a JSON document from workersim's admin endpoint into v.
+func getAdmin(t *testing.T, w *worker, path string, v any) {
+	t.Helper()
+	resp, err := http.Get(w.adminURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
 	}
 }
 

@@ -297,11 +297,11 @@ func (p *Prober) inFlightView(latest Outcome, ok bool) (Outcome, error, bool) {
 	case !prog.Deadline.IsZero() && now.After(prog.Deadline):
 		p.metrics.deadline.WithLabelValues("past_limit").Inc()
 		return Outcome{}, &TimeoutError{InFlight: &prog, PastLimit: true}, true
-	case prog.Busy == nil || !prog.Busy.Progressing(now, p.cfg.Timing.StallTimeout):
+	case !p.progressing(prog, now):
 		return Outcome{}, nil, false
 	}
 	p.metrics.deadline.WithLabelValues("busy").Inc()
-	if f, failed := latest.Result.FirstFailure(); ok && !latest.Healthy && failed && f.Reason != ReasonTimeout && f.Reason != ReasonStalled {
+	if failureStands(latest, ok) {
 		latest.InFlight, latest.Busy = &prog, prog.Busy
 		return latest, nil, true
 	}
@@ -318,12 +318,41 @@ func (p *Prober) inFlightView(latest Outcome, ok bool) (Outcome, error, bool) {
 	return o, nil, true
 }
 
+// progressing reports whether the workload in flight reads busy at now: a stage slow while the
+// worker showed progress within the stall timeout.
+func (p *Prober) progressing(prog Progress, now time.Time) bool {
+	return prog.Busy != nil && prog.Busy.Progressing(now, p.cfg.Timing.StallTimeout)
+}
+
+// failureStands reports whether the latest outcome is a failure that a busy workload in flight
+// does not set aside: one for another reason than time (timeout, stalled).
+func failureStands(latest Outcome, ok bool) bool {
+	f, failed := latest.Result.FirstFailure()
+	return ok && !latest.Healthy && failed && f.Reason != ReasonTimeout && f.Reason != ReasonStalled
+}
+
 // Latest returns the latest finished workload's outcome as a caller would read it now (its age,
-// and in background mode whether it is stale), without starting a workload.
+// and in background mode whether it is stale), without starting a workload nor counting an
+// answer. While the workload in flight reads busy (and has failed no stage yet, within its hard
+// limit), the outcome carries Busy and InFlight and is healthy, as /healthz answers it, unless
+// the latest failure stands.
 func (p *Prober) Latest() (Outcome, bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.latestLocked()
+	o, ok := p.latestLocked()
+	p.mu.Unlock()
+	if !ok {
+		return o, false
+	}
+	now := time.Now() // contexts and the watch run on the real clock
+	prog, running := p.running()
+	if !running || prog.Failed != nil || (!prog.Deadline.IsZero() && now.After(prog.Deadline)) || !p.progressing(prog, now) {
+		return o, true
+	}
+	o.Busy, o.InFlight = prog.Busy, &prog
+	if !failureStands(o, true) {
+		o.Healthy, o.Stale = true, false
+	}
+	return o, true
 }
 
 // latestLocked is Latest with p.mu held.
