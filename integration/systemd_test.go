@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deepprobe/deepprobe/cli"
+	"github.com/deepprobe/deepprobe/probes"
 )
 
 const systemdDir = "../deploy/systemd"
@@ -37,7 +38,7 @@ func TestSystemdUnits(t *testing.T) {
 			t.Fatalf("ExecStart %v: %v", serve, err)
 		}
 		stop := unitDuration(t, "deepprobe.service", "TimeoutStopSec")
-		if bound := cfg.ShutdownTimeout + 2*cfg.CleanupTimeout + time.Second; stop <= bound {
+		if bound := cfg.ShutdownTimeout + (probes.Timing{CleanupTimeout: cfg.CleanupTimeout}).CancelledRun() + time.Second; stop <= bound {
 			t.Errorf("TimeoutStopSec %s must exceed deepprobe's stop bound %s", stop, bound)
 		}
 		check := execStart(t, "deepprobe-check.service")
