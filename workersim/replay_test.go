@@ -279,3 +279,19 @@ func TestHoudiniSessionCaptures(t *testing.T) {
 		})
 	}
 }
+
+// TestCOWCaptures replays the copy-on-write exchanges on both drivers: a child of a volume, the
+// parent destroyed first (204, the child kept), the child and then the parent destroyed, and a
+// child of an unknown parent (422).
+func TestCOWCaptures(t *testing.T) {
+	t.Run("overlay (containerd worker)", func(t *testing.T) {
+		w := startWorker(t, "/opt/concourse/c", nil, "7788")
+		w.replay(t, "ctrd-60-bc-create-cow-parent", "ctrd-61-bc-create-cow-child", "ctrd-62-bc-destroy-cow-parent-first",
+			"ctrd-63-bc-destroy-cow-child", "ctrd-64-bc-destroy-cow-parent", "ctrd-65-bc-create-cow-unknown-parent")
+	})
+	t.Run("naive (houdini worker)", func(t *testing.T) {
+		w := startWorker(t, "/opt/concourse/h", nil, "17788")
+		w.replay(t, "houdini-13-bc-create-cow-parent", "houdini-14-bc-create-cow-child", "houdini-15-bc-destroy-cow-parent-first",
+			"houdini-16-bc-destroy-cow-child", "houdini-17-bc-destroy-cow-parent")
+	})
+}

@@ -94,6 +94,22 @@ func TestClientAgainstCaptures(t *testing.T) {
 		{"ctrd-16-bc-destroy-volume", func(ctx context.Context, c *baggageclaim.Client) (any, error) { return nil, c.Destroy(ctx, ctrdH) }, wantNoError},
 		{"ctrd-23-bc-stream-in-raw", streamIn("health-check-80c59b0f-c82a-4e76-afdf-217052957db8", "ctrd-23-bc-stream-in-raw"), wantNoError},
 		{"ctrd-27-bc-stream-in-unknown-volume", streamIn("no-such-volume", "ctrd-27-bc-stream-in-unknown-volume"), wantNotFound},
+		// A copy-on-write child, what Concourse gives every build input (ctrd-61, overlay), and
+		// one of a parent that does not exist (ctrd-65: 422).
+		{"ctrd-61-bc-create-cow-child", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+			return c.CreateVolume(ctx, baggageclaim.Request{Handle: cowParent + "-cow", Strategy: baggageclaim.COWStrategy(cowParent),
+				Properties: map[string]string{"deepprobe.health_check": "true"}})
+		}, wantVolumeResult(baggageclaim.Volume{Handle: cowParent + "-cow", Path: "/opt/concourse/c/volumes/live/" + cowParent + "-cow/volume",
+			Properties: map[string]string{"deepprobe.health_check": "true"}})},
+		{"ctrd-65-bc-create-cow-unknown-parent", func(ctx context.Context, c *baggageclaim.Client) (any, error) {
+			return c.CreateVolume(ctx, baggageclaim.Request{Handle: cowParent + "-orphan",
+				Strategy: baggageclaim.COWStrategy("no-such-9e2dc894-e912-420e-8bbd-d92e5b79b49b")})
+		}, func(t *testing.T, got any, err error) {
+			var berr *baggageclaim.Error
+			if !errors.As(err, &berr) || berr.StatusCode != 422 || errors.Is(err, baggageclaim.ErrNotFound) {
+				t.Fatalf("err = %v", err)
+			}
+		}},
 		{"houdini-03-bc-stream-in-raw", streamIn("health-check-79978d64-c80d-451d-8863-5f4f5e72c630", "houdini-03-bc-stream-in-raw"), wantNoError},
 	}
 	for _, tt := range tests {
@@ -110,6 +126,8 @@ func TestClientAgainstCaptures(t *testing.T) {
 		})
 	}
 }
+
+const cowParent = "health-check-9e2dc894-e912-420e-8bbd-d92e5b79b49b"
 
 const ctrdH = "health-check-cbe016f0-b687-43af-bd6c-5bb8f2d9e663"
 
