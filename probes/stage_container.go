@@ -12,6 +12,16 @@ import (
 	"github.com/deepprobe/deepprobe/probes/marker"
 )
 
+// containerCalls are the Garden calls container.create and container.destroy make: the create,
+// its grace time, a list to count the worker's containers, properties to see it gone, destroy.
+type containerCalls interface {
+	Create(ctx context.Context, spec garden.Spec) (string, error)
+	SetGraceTime(ctx context.Context, handle string, graceTime time.Duration) error
+	List(ctx context.Context, properties map[string]string) ([]string, error)
+	Properties(ctx context.Context, handle string) (map[string]string, error)
+	Destroy(ctx context.Context, handle string) error
+}
+
 // Stage names of the container's life.
 const (
 	StageContainerCreate  = "container.create"
@@ -31,7 +41,7 @@ const GraceTimeProperty = "garden.grace-time"
 // and its concurrent-destroy answer (its reaper got there first) passes once the container is
 // gone.
 func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
-	g := cfg.Garden
+	var g containerCalls = cfg.Garden
 	grace := cfg.Timing.GraceTime
 	return Stage{
 		Name:      StageContainerCreate,
@@ -79,7 +89,7 @@ var errDestroyStuck = errors.New("destroy stuck")
 // destroyContainer destroys the container. After Garden's concurrent-destroy answer it waits
 // (within ctx) until Garden has removed it, since the volume about to be destroyed is its
 // rootfs: a container still there when ctx ends is a failure, errDestroyStuck.
-func destroyContainer(ctx context.Context, g Containers, handle string) error {
+func destroyContainer(ctx context.Context, g containerCalls, handle string) error {
 	err := g.Destroy(ctx, handle)
 	switch {
 	case err == nil || errors.Is(err, garden.ErrNotFound):
@@ -162,7 +172,7 @@ func (e *OwnLeftoversError) Unwrap() error { return e.Err }
 // holdBack returns a Skipped *HeldBackError when the limit is known and the worker's
 // containers leave no more free slots than the reserve (one list call); nil otherwise, also
 // when the list fails (the create then says what is wrong).
-func (l *containerLimit) holdBack(ctx context.Context, g Containers, now time.Time) error {
+func (l *containerLimit) holdBack(ctx context.Context, g containerCalls, now time.Time) error {
 	limit := l.known(now)
 	if limit == 0 {
 		return nil
@@ -179,7 +189,7 @@ func (l *containerLimit) holdBack(ctx context.Context, g Containers, now time.Ti
 
 // learn records the limit a create just met, from the count of containers now (one list
 // call), and says whether deepprobe's own leftovers take part of it.
-func (l *containerLimit) learn(ctx context.Context, g Containers, now time.Time, createErr error) error {
+func (l *containerLimit) learn(ctx context.Context, g containerCalls, now time.Time, createErr error) error {
 	handles, err := g.List(ctx, nil)
 	if err != nil || len(handles) == 0 {
 		return createErr

@@ -22,7 +22,7 @@ const COWSuffix = "-cow"
 // as for the parent (the client checks it). Its undo destroys it, before the parent; an unknown
 // child is already gone, which passes.
 func cowStage(cfg WorkloadConfig) Stage {
-	b := cfg.Baggageclaim
+	var b volumeCalls = cfg.Baggageclaim // the calls of volume.create and its undo
 	return Stage{
 		Name:      StageVolumeCOW,
 		Component: Baggageclaim,

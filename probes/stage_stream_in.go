@@ -6,6 +6,11 @@ import (
 	"github.com/deepprobe/deepprobe/probes/rootfs"
 )
 
+// streamInCalls is the Baggageclaim call volume.stream_in makes.
+type streamInCalls interface {
+	StreamIn(ctx context.Context, handle string, tarball []byte) error
+}
+
 // StageVolumeStreamIn is the name of the stream-in stage.
 const StageVolumeStreamIn = "volume.stream_in"
 
@@ -14,12 +19,13 @@ const StageVolumeStreamIn = "volume.stream_in"
 // extracted into the volume. It also makes the empty volume a valid rootfs on houdini, which
 // needs etc/. It prepares the tarball once.
 func streamInStage(cfg WorkloadConfig) Stage {
+	var b streamInCalls = cfg.Baggageclaim
 	var tarball []byte
 	return Stage{
 		Name:      StageVolumeStreamIn,
 		Component: Baggageclaim,
 		Do: func(ctx context.Context, r *RunState) error {
-			return cfg.Baggageclaim.StreamIn(ctx, r.Handle, tarball)
+			return b.StreamIn(ctx, r.Handle, tarball)
 		},
 		Prepare: func() error {
 			var err error

@@ -8,6 +8,12 @@ import (
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 )
 
+// volumeCalls are the Baggageclaim calls volume.create and volume.destroy make.
+type volumeCalls interface {
+	CreateVolume(ctx context.Context, req baggageclaim.Request) (baggageclaim.Volume, error)
+	Destroy(ctx context.Context, handle string) error
+}
+
 // Stage names of the volume's life.
 const (
 	StageVolumeCreate  = "volume.create"
@@ -19,7 +25,7 @@ const (
 // still exist (its destroy failed), the volume is kept for the janitor rather than destroyed
 // under a live container.
 func volumeStage(cfg WorkloadConfig) Stage {
-	b := cfg.Baggageclaim
+	var b volumeCalls = cfg.Baggageclaim
 	return Stage{
 		Name:      StageVolumeCreate,
 		Component: Baggageclaim,

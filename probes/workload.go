@@ -18,7 +18,8 @@ import (
 	"github.com/deepprobe/deepprobe/probes/marker"
 )
 
-// Containers is the part of a Garden client the workload uses.
+// Containers is the part of a Garden client the workload uses: what its stages declare they
+// call (containerCalls, processCalls), and the list a slow Garden stage watches.
 type Containers interface {
 	Create(ctx context.Context, spec garden.Spec) (string, error)
 	SetGraceTime(ctx context.Context, handle string, graceTime time.Duration) error
@@ -28,7 +29,9 @@ type Containers interface {
 	Destroy(ctx context.Context, handle string) error
 }
 
-// Volumes is the part of a Baggageclaim client the workload uses.
+// Volumes is the part of a Baggageclaim client the workload uses: what its stages declare they
+// call (volumeCalls, streamInCalls), the list a slow Baggageclaim stage watches, and the look
+// that tells an interrupted run.
 type Volumes interface {
 	CreateVolume(ctx context.Context, req baggageclaim.Request) (baggageclaim.Volume, error)
 	StreamIn(ctx context.Context, handle string, tarball []byte) error
