@@ -31,12 +31,21 @@ func stageLine(a answer) string {
 	return strings.Join(parts, " ")
 }
 
+// allPass is every stage of the one stage list, passed, in the order a run reports them.
+func allPass() string {
+	var parts []string
+	for _, name := range probes.StageNames() {
+		parts = append(parts, name+"=pass")
+	}
+	return strings.Join(parts, " ")
+}
+
 // TestHealthy runs against workersim or the real servers.
 func TestHealthy(t *testing.T) {
 	w := startWorker(t)
 	d := startDeepprobe(t, w)
 	a := d.get(t, "/healthz")
-	want := "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass"
+	want := allPass()
 	if a.status != http.StatusOK || a.health.Status != "pass" || stageLine(a) != want {
 		t.Fatalf("got %d %s\n%s", a.status, stageLine(a), a.body)
 	}
@@ -133,8 +142,9 @@ func TestFailures(t *testing.T) {
 			wantStage: probes.StageContainerDestroy, wantError: "307 Temporary Redirect", wantReason: probes.ReasonBadAnswer,
 		},
 		{
+			// The first volume destroy is the copy-on-write child's.
 			name: "redirect on volume destroy", sim: "baggageclaim", route: baggageclaim.RouteDestroy, fault: faults.Fault{Status: 307, Times: 1},
-			wantStage: probes.StageVolumeDestroy, wantError: "307 Temporary Redirect", wantReason: probes.ReasonBadAnswer,
+			wantStage: probes.StageVolumeCOWDestroy, wantError: "307 Temporary Redirect", wantReason: probes.ReasonBadAnswer,
 		},
 	}
 	for _, tt := range tests {
@@ -153,7 +163,7 @@ func TestFailures(t *testing.T) {
 					a.status, a.health.FailedStage, a.health.Reason, a.health.Error, tt.wantStage, tt.wantReason, tt.wantError, a.body)
 			}
 			w.behaviour(t, gardensim.Behaviour{})
-			if tt.wantStage == probes.StageContainerDestroy || tt.wantStage == probes.StageVolumeDestroy {
+			if tt.wantStage == probes.StageContainerDestroy || tt.wantStage == probes.StageVolumeDestroy || tt.wantStage == probes.StageVolumeCOWDestroy {
 				// The refused destroy left its resource (Garden's grace time or the janitor reaps
 				// it in production); reap it here so that the check below sees the rest.
 				cs, vs := w.ours(t, d.instance)
@@ -194,7 +204,7 @@ func TestCallerTimeout(t *testing.T) {
 	if b.status != http.StatusOK {
 		t.Fatalf("second caller: %d %s", b.status, b.body)
 	}
-	if n := w.calls(t, "baggageclaim")[baggageclaim.RouteCreate]; n != 1 {
+	if n := w.calls(t, "garden")[garden.RouteCreate]; n != 1 {
 		t.Errorf("%d workloads, want 1", n)
 	}
 	if bad := d.get(t, "/healthz?timeout=soon"); bad.status != http.StatusBadRequest || !strings.Contains(string(bad.body), `query parameter \"timeout\"`) {
@@ -237,8 +247,8 @@ func TestConcurrentRequestsShareOneWorkload(t *testing.T) {
 		t.Errorf("deepprobe counted %v workloads, want 1", got)
 	}
 	if w.adminURL != "" {
-		if got := w.calls(t, "baggageclaim")[baggageclaim.RouteCreate]; got != 1 {
-			t.Errorf("simulator saw %d volume creates, want 1", got)
+		if got := w.calls(t, "baggageclaim")[baggageclaim.RouteCreate]; got != 2 {
+			t.Errorf("simulator saw %d volume creates, want 2 (the volume and its copy-on-write child)", got)
 		}
 		if got := w.calls(t, "garden")[garden.RouteCreate]; got != 1 {
 			t.Errorf("simulator saw %d container creates, want 1", got)
@@ -550,7 +560,7 @@ func TestRuntimeProfiles(t *testing.T) {
 			w.needSim(t)
 			d := startDeepprobe(t, w)
 			a := d.get(t, "/healthz")
-			want := "volume.create=pass volume.stream_in=pass container.create=pass process.run=pass container.destroy=pass volume.destroy=pass"
+			want := allPass()
 			if got := stageLine(a); a.status != http.StatusOK || got != want {
 				t.Fatalf("got %d %s\n%s", a.status, got, a.body)
 			}
