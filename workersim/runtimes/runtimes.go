@@ -184,10 +184,10 @@ func MarkdownTable() string {
 				s += " `" + p.UnknownHandleType + "`"
 			}
 			return s + " `" + p.UnknownHandleMessage("<h>") + "`"
-		}, "already gone on destroy; `not_found` elsewhere"},
+		}, "already gone on destroy; elsewhere `not_found`, or `interrupted` when the run's own container or volume is gone (Concourse's garbage collector)"},
 		{"concurrent destroy (grace-time reaper race)", func(p Profile) string {
 			return "500 `container already being destroyed`"
-		}, "already gone on destroy, once Garden has finished removing it (the volume is its rootfs)"},
+		}, "waits until Garden no longer has the container (the volume is its rootfs); still there when the destroy's time runs out (`--stall-timeout` without others' progress, at most `--hard-timeout`): `destroy_stuck`, and the volume is kept for the janitor"},
 		{"duplicate handle", func(p Profile) string {
 			if p.DuplicateMessage == nil {
 				return "200, replaces the container"
@@ -231,7 +231,7 @@ func MarkdownTable() string {
 				return "none"
 			}
 			return fmt.Sprintf("500 `%s` (default %d)", p.MaxContainersMessage, p.MaxContainers)
-		}, "reason `max_containers`: `warn` (200) by default, `--on-saturation fail` for 503"},
+		}, "leaves `--container-reserve` (1) slots to builds: with no more free under `--max-containers` (or the limit learnt when a create met it, for 10 min), the container stages are held back, 200 `warn` `saturated`; a create that meets the limit: `max_containers`, `warn` (200) by default (`--on-saturation fail` for 503), a failure when deepprobe's own leftovers fill it"},
 		{"process whose path cannot run", func(p Profile) string {
 			return "500 `" + p.ExecFailedMessage("<path>") + "`"
 		}, "reason `exec_failed`"},
