@@ -530,3 +530,57 @@ func TestWorkerNameInEveryDeployment(t *testing.T) {
 		}
 	})
 }
+
+// TestWarnWorkersKeepTheFailingAlertSilent: the series the failing alert reads
+// (deepprobe_healthy, and deepprobe_deep_failing for the fleet) stay healthy for a worker that
+// is only busy or whose workloads Concourse's garbage collector interrupts, as the rules test's
+// silent case assumes: both answer 200 warn and count in their own series.
+func TestWarnWorkersKeepTheFailingAlertSilent(t *testing.T) {
+	t.Run("busy", func(t *testing.T) {
+		w := startWorker(t, "--garden-create-time", "100ms", "--garden-destroy-time", "20ms",
+			"--garden-load", "40", "--garden-load-hold", "200ms")
+		w.needSim(t)
+		d := startDeepprobe(t, w, "--probe-timeout", "1s", "--process-timeout", "500ms", "--cleanup-timeout", "1s", "--min-interval", "1ms")
+		if a := d.get(t, "/healthz?timeout=10s"); a.status != http.StatusOK { // a first result
+			t.Fatalf("first answer %d %s", a.status, a.body)
+		}
+		busy := 0
+		for range 30 {
+			a := d.get(t, "/healthz?timeout=1500ms")
+			if a.status != http.StatusOK {
+				t.Fatalf("busy worker: %d %s", a.status, a.body)
+			}
+			if a.health.Reason == "busy" {
+				busy++
+				if d.metric(t, "deepprobe_healthy") != 1 || d.metric(t, "deepprobe_deep_failing") != 0 {
+					t.Fatalf("a busy answer, but deepprobe_healthy %v, deepprobe_deep_failing %v", d.metric(t, "deepprobe_healthy"), d.metric(t, "deepprobe_deep_failing"))
+				}
+			}
+			if busy >= 3 {
+				break
+			}
+		}
+		if busy == 0 || d.metric(t, `deepprobe_deadline_answers_total{answer="busy"}`) < float64(busy) {
+			t.Fatalf("%d busy answers, %v counted: the test did not reproduce a busy worker", busy, d.metric(t, `deepprobe_deadline_answers_total{answer="busy"}`))
+		}
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		w := startWorker(t, "--gc-interval", "40ms", "--gc-delay", "5ms", "--garden-create-time", "20ms", "--garden-destroy-time", "5ms")
+		w.needSim(t)
+		d := startDeepprobe(t, w, "--min-interval", "1ms")
+		for i := 0; d.metric(t, `deepprobe_workloads_total{result="interrupted"}`) < 4; i++ {
+			if i == 400 {
+				t.Fatal("400 workloads beside a garbage collector sweeping every 40ms, fewer than 4 interrupted")
+			}
+			if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+				t.Fatalf("workload %d: %d %s", i, a.status, a.body)
+			}
+			if d.metric(t, "deepprobe_healthy") != 1 || d.metric(t, "deepprobe_deep_failing") != 0 {
+				t.Fatalf("deepprobe_healthy %v, deepprobe_deep_failing %v beside the garbage collector", d.metric(t, "deepprobe_healthy"), d.metric(t, "deepprobe_deep_failing"))
+			}
+		}
+		if got := d.metric(t, `deepprobe_workloads_total{result="fail"}`); got != 0 {
+			t.Errorf("%v failed workloads", got)
+		}
+	})
+}
