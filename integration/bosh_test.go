@@ -100,6 +100,9 @@ func TestBOSHJob(t *testing.T) {
 		{"defaults", nil},
 		{"with a token and a rootfs", map[string]any{"deepprobe.auth_token": "s3cret-token-0123456789", "deepprobe.rootfs_import_path": "/var/vcap/data/skeleton", "deepprobe.interval": "30s"}},
 		{"the ops file's", opsProperties(t)},
+		// A deployment that set the older default grace time still deploys: the hard limit is
+		// kept under it.
+		{"an older grace_time", map[string]any{"deepprobe.grace_time": "1m"}},
 	} {
 		t.Run("bpm args parse: "+tt.name, func(t *testing.T) {
 			var bpm struct {
