@@ -64,6 +64,13 @@ func TestParseServe(t *testing.T) {
 		{name: "hard timeout above the grace time", args: []string{"--grace-time", "1m", "--hard-timeout", "5m"}, wantErr: "--grace-time (1m0s) must exceed --hard-timeout (5m0s)"},
 		{name: "hard timeout below the probe timeout", args: []string{"--hard-timeout", "1s"}, wantErr: "--hard-timeout (1s) must be at least --probe-timeout (5s)"},
 		{name: "stall timeout too short to see progress", args: []string{"--stall-timeout", "1s"}, wantErr: "--stall-timeout (1s) must be at least 2s"},
+		{name: "stall timeout above the hard timeout", args: []string{"--stall-timeout", "6m"}, wantErr: "--stall-timeout (6m0s) must not exceed --hard-timeout (5m0s)"},
+		{name: "a hard timeout below the default stall timeout rules alone", args: []string{"--hard-timeout", "10s", "--grace-time", "1m"},
+			check: func(t *testing.T, c ServeConfig) {
+				if c.StallTimeout != 10*time.Second || c.HardTimeout != 10*time.Second {
+					t.Errorf("stall %s, hard %s", c.StallTimeout, c.HardTimeout)
+				}
+			}},
 		{name: "reserve takes every slot", args: []string{"--max-containers", "2", "--container-reserve", "2"}, wantErr: "--container-reserve (2) must be less than --max-containers (2)"},
 		{name: "orphan age", args: []string{"--orphan-age", "6s"}, wantErr: "--orphan-age (6s) must be at least the longest workload"},
 		{name: "max age without interval", args: []string{"--max-age", "1m"}, wantErr: "--max-age: only applies with --interval"},

@@ -46,7 +46,7 @@ func (u *UpstreamConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&u.CleanupTimeout, "cleanup-timeout", probes.DefaultCleanupTimeout, "how long each destroy stage is expected to take; past it, the same watching (its limit at shutdown)")
 	fs.DurationVar(&u.HardTimeout, "hard-timeout", 0, "the most the forward stages together, and each destroy, may take whatever progress the worker shows (default 5m, Concourse's own tolerance, kept under --grace-time)")
 	fs.DurationVar(&u.GraceTime, "grace-time", probes.DefaultGraceTime, "container grace time after which Garden reaps it; must exceed --hard-timeout")
-	fs.DurationVar(&u.OrphanAge, "orphan-age", 0, "age after which the janitor reaps a health-check leftover (default --grace-time + --probe-timeout)")
+	fs.DurationVar(&u.OrphanAge, "orphan-age", 0, "age after which the janitor reaps a health-check leftover (default the larger of --grace-time + --probe-timeout and the longest workload: 2 x --hard-timeout + a --cleanup-timeout per destroy)")
 	fs.StringVar(&u.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&u.LogFormat, "log-format", "text", "log format: text or json")
 }
@@ -145,7 +145,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "background mode: a result older than this fails as stale (default 3 x --interval + a workload)")
 	fs.DurationVar(&cfg.Freshness, "freshness", 0, "a caller whose deadline comes while a workload runs gets the latest result if it is younger than this (default 3 x (--min-interval + a workload); background mode: --max-age)")
 	fs.DurationVar(&cfg.ProcessTimeout, "process-timeout", 0, "deadline of process.run, within --probe-timeout (default 3s, or --probe-timeout when shorter)")
-	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", probes.DefaultStallTimeout, "a slow stage fails as stalled when the worker shows no progress (nobody else's container or volume created or destroyed) for this long")
+	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", 0, "a slow stage fails as stalled when the worker shows no progress of its kind (nobody else's container or volume created, for a create; destroyed, for a destroy) for this long (default 30s; must be below --hard-timeout)")
 	fs.IntVar(&cfg.MaxContainers, "max-containers", 0, "the worker's container limit (Concourse's --containerd-max-containers), when known (0: learnt when a create meets it)")
 	fs.IntVar(&cfg.ContainerReserve, "container-reserve", probes.DefaultContainerReserve, "container slots left to builds: with no more free, the workload holds its container stages back (200 warn, saturated)")
 	fs.IntVar(&cfg.FailureThreshold, "failure-threshold", probes.DefaultFailureThreshold, "consecutive failed workloads before reporting unhealthy")

@@ -31,7 +31,8 @@ const (
 
 // NewMetrics registers the workload metrics with reg (which must not be nil).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	buckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	// Up to the hard timeout: a busy worker's stage may wait minutes.
+	buckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 	m := &Metrics{
 		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "deepprobe_workload_stage_duration_seconds", Help: "Duration of each workload stage that ran, by stage and status.", Buckets: buckets,
@@ -97,11 +98,8 @@ func (m *Metrics) Observe(o Outcome) {
 	switch {
 	case res.Interrupted != "":
 		m.results.WithLabelValues(ResultInterrupted).Inc()
-	case o.Saturated:
+	case o.Saturated: // not a success: Garden was not exercised, or refused for being full
 		m.results.WithLabelValues(ResultSaturated).Inc()
-		if res.Passed() { // the volume stages passed; the container stages were held back
-			m.lastSuccess.Set(ts)
-		}
 	case res.Passed():
 		m.results.WithLabelValues(ResultPass).Inc()
 		m.lastSuccess.Set(ts)

@@ -325,10 +325,12 @@ func (p *Prober) progressing(prog Progress, now time.Time) bool {
 }
 
 // failureStands reports whether the latest outcome is a failure that a busy workload in flight
-// does not set aside: one for another reason than time (timeout, stalled).
+// does not set aside: any but a stall. A stall said the worker did nothing; progress now says
+// it works again. A hard timeout stands: a create slower than Concourse's own tolerance fails
+// builds too, busy or not.
 func failureStands(latest Outcome, ok bool) bool {
 	f, failed := latest.Result.FirstFailure()
-	return ok && !latest.Healthy && failed && f.Reason != ReasonTimeout && f.Reason != ReasonStalled
+	return ok && !latest.Healthy && failed && f.Reason != ReasonStalled
 }
 
 // Latest returns the latest finished workload's outcome as a caller would read it now (its age,
@@ -345,7 +347,14 @@ func (p *Prober) Latest() (Outcome, bool) {
 	}
 	now := time.Now() // contexts and the watch run on the real clock
 	prog, running := p.running()
-	if !running || prog.Failed != nil || (!prog.Deadline.IsZero() && now.After(prog.Deadline)) || !p.progressing(prog, now) {
+	if running && prog.Failed != nil { // as /healthz answers it: the failure, judged as if it had ended now
+		p.mu.Lock()
+		v := p.judgeLocked(prog.Partial, p.cfg.Now(), false)
+		p.mu.Unlock()
+		v.InFlight = &prog
+		return v, true
+	}
+	if !running || (!prog.Deadline.IsZero() && now.After(prog.Deadline)) || !p.progressing(prog, now) {
 		return o, true
 	}
 	o.Busy, o.InFlight = prog.Busy, &prog
@@ -362,10 +371,21 @@ func (p *Prober) latestLocked() (Outcome, bool) {
 	}
 	o := *p.last
 	o.Cached, o.Age = true, p.cfg.Now().Sub(o.CompletedAt)
-	if p.cfg.Timing.Interval > 0 && o.Age > p.cfg.Timing.MaxAge {
+	if p.cfg.Timing.Interval > 0 && o.Age > p.cfg.Timing.MaxAge && !p.liveLocked() {
 		o.Stale, o.Healthy = true, false
 	}
 	return o, true
+}
+
+// liveLocked reports whether a workload is in flight within its hard limit: in background mode
+// the last result is then not stale, however slow that workload is (what it says is read from
+// it); stale means the loop has stopped. p.mu must be held.
+func (p *Prober) liveLocked() bool {
+	if p.inflight == nil {
+		return false
+	}
+	prog, running := p.running()
+	return running && (prog.Deadline.IsZero() || time.Now().Before(prog.Deadline))
 }
 
 // servableLocked returns the cached outcome if the caller should get it without waiting: in
@@ -415,13 +435,15 @@ func (p *Prober) startLocked(ctx context.Context) *flight[Outcome] {
 func (p *Prober) judgeLocked(res Result, now time.Time, commit bool) Outcome {
 	streak, since, interruptions := p.consecutiveFailures, p.failingSince, p.interruptions
 	saturated := res.Saturated() && p.cfg.OnSaturation == SaturationWarn
+	f, _ := res.FirstFailure()
 	switch {
 	case res.Interrupted != "": // not the worker's failure: the streak neither grows nor ends
 		interruptions++
+	case f.Reason == ReasonCancelled: // deepprobe shutting down: no verdict on the worker
+	case saturated || res.HeldBack != "": // full, not broken (Garden not exercised): the streak neither grows nor ends
+		interruptions = 0
 	case res.Passed():
 		streak, since, interruptions = 0, time.Time{}, 0
-	case saturated: // full, not broken: the streak neither grows nor ends
-		interruptions = 0
 	default:
 		if streak == 0 {
 			since = now

@@ -186,3 +186,35 @@ func labelledCounter(t *testing.T, reg *prometheus.Registry, name, label, value 
 	t.Fatalf("no series %s{%s=%q}", name, label, value)
 	return 0
 }
+
+// TestProberHeldBackAndCancelledNeitherEndNorGrowAStreak: a workload whose container stages
+// were held back did not exercise Garden, and one cut by a shutdown says nothing of the worker:
+// neither ends a failing streak, nor grows it.
+func TestProberHeldBackAndCancelledNeitherEndNorGrowAStreak(t *testing.T) {
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
+	p, _ := newProber(t, w, clock, probes.ProberConfig{FailureThreshold: 3, Timing: probes.Timing{MinInterval: time.Second}})
+	heldBack := passed()
+	heldBack.HeldBack = "held back to leave the last container slots to builds: 249 of 250 containers in use, reserve 1"
+	cancelled := failed(probes.StageContainerCreate)
+	cancelled.Stages[0].Reason = probes.ReasonCancelled
+	for i, s := range []struct {
+		result    probes.Result
+		wantFails int
+		wantState string
+	}{
+		{failed(probes.StageProcessRun), 1, "warn"},
+		{heldBack, 1, "warn"},
+		{cancelled, 1, "warn"},
+		{failed(probes.StageProcessRun), 2, "warn"},
+		{failed(probes.StageProcessRun), 3, "fail"},
+	} {
+		ch := checkAsync(context.Background(), p)
+		<-w.started
+		w.release <- s.result
+		r := <-ch
+		if r.err != nil || r.o.ConsecutiveFailures != s.wantFails || r.o.Verdict() != s.wantState {
+			t.Fatalf("step %d: %d failures, %s (%v); want %d, %s", i, r.o.ConsecutiveFailures, r.o.Verdict(), r.err, s.wantFails, s.wantState)
+		}
+		clock.Advance(time.Second)
+	}
+}

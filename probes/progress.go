@@ -10,6 +10,20 @@ import (
 	"github.com/deepprobe/deepprobe/probes/marker"
 )
 
+// Evidence is the kind of others' work that counts as progress for a slow stage: the same kind
+// of work as the stage's own, as a list shows it.
+type Evidence int
+
+// Kinds of evidence.
+const (
+	// EvidenceEither: handles appearing or disappearing (the runtime does anything at all).
+	EvidenceEither Evidence = iota
+	// EvidenceCreates: handles appearing, creates completing (for a create of ours).
+	EvidenceCreates
+	// EvidenceDestroys: handles disappearing, destroys completing (for a destroy of ours).
+	EvidenceDestroys
+)
+
 // Busy is what a slow stage of ours saw of the worker while it waited: whether the runtime is
 // still doing the same kind of work for others (handles of containers, or volumes, appearing
 // and disappearing in its list). It is how deepprobe tells a busy worker from a wedged one.
@@ -21,13 +35,14 @@ type Busy struct {
 	// stage's expected time).
 	Waiting       time.Duration
 	WatchingSince time.Time
-	// LastProgress is when a list last showed a change made by others (zero: none yet).
+	// LastProgress is when a list last showed a change made by others of the kind the stage
+	// counts (zero: none yet), this stage's or an earlier one's of the same run.
 	LastProgress time.Time
 	// Created and Destroyed count others' handles that appeared and disappeared in the last
 	// Window.
 	Created, Destroyed int
 	Window             time.Duration
-	// Lists and ListErrors count the list calls made and those that failed.
+	// Lists and ListErrors count the list calls this stage made and those that failed.
 	Lists, ListErrors int
 	// Stalled is true once no progress was seen for the stall timeout.
 	Stalled bool
@@ -66,14 +81,26 @@ func (b Busy) String() string {
 // StallError is why a stage was stopped: the worker showed no progress for the stall timeout
 // while the stage waited.
 type StallError struct {
-	Busy  Busy
-	Stall time.Duration
+	Busy     Busy
+	Stall    time.Duration
+	Evidence Evidence
 }
 
 // Error implements error.
 func (e *StallError) Error() string {
-	return fmt.Sprintf("stalled: no %s created or destroyed by anyone else in %s while %s waited %s",
-		e.Busy.noun(), e.Stall, e.Busy.Stage, e.Busy.Waiting.Round(100*time.Millisecond))
+	done := "created or destroyed"
+	switch e.Evidence {
+	case EvidenceCreates:
+		done = "created"
+	case EvidenceDestroys:
+		done = "destroyed"
+	}
+	s := fmt.Sprintf("stalled: no %s %s by anyone else in %s while %s waited %s",
+		e.Busy.noun(), done, e.Stall, e.Busy.Stage, e.Busy.Waiting.Round(100*time.Millisecond))
+	if e.Busy.ListErrors > 0 {
+		s += fmt.Sprintf(" (%d of %d list calls failed)", e.Busy.ListErrors, e.Busy.Lists)
+	}
+	return s
 }
 
 // errStalled is matched by a *StallError.
@@ -91,21 +118,90 @@ type watchEvent struct {
 	created, destroyed int
 }
 
-// maxWatchEvents bounds the events a watch keeps, whatever the stall timeout.
+// maxWatchEvents bounds the events a run keeps of one list, whatever the stall timeout.
 const maxWatchEvents = 600
 
-// watch follows one slow stage: every WatchInterval it lists the stage's component and counts
+// seen is what a run has seen of one component's list, kept across its stages, so that a stage
+// that follows a busy one reads the same evidence at once and lists no more than once a second.
+type seen struct {
+	prev          map[string]bool // others' handles at the last list; nil before one
+	firstList     time.Time
+	lastList      time.Time
+	lastCreated   time.Time // when a list last showed others' handles appearing
+	lastDestroyed time.Time // and disappearing
+	events        []watchEvent
+}
+
+// lastProgress is when the kind of work ev counts was last seen.
+func (s *seen) lastProgress(ev Evidence) time.Time {
+	switch ev {
+	case EvidenceCreates:
+		return s.lastCreated
+	case EvidenceDestroys:
+		return s.lastDestroyed
+	}
+	if s.lastCreated.After(s.lastDestroyed) {
+		return s.lastCreated
+	}
+	return s.lastDestroyed
+}
+
+// record compares handles (everyone's) with the last list and keeps what changed.
+func (s *seen) record(handles []string, now time.Time, stall time.Duration) {
+	cur := make(map[string]bool, len(handles))
+	for _, h := range handles {
+		if !marker.IsProbeHandle(h) { // deepprobe's own, a janitor's reaping included, prove nothing
+			cur[h] = true
+		}
+	}
+	if s.prev != nil {
+		e := watchEvent{at: now}
+		for h := range cur {
+			if !s.prev[h] {
+				e.created++
+			}
+		}
+		for h := range s.prev {
+			if !cur[h] {
+				e.destroyed++
+			}
+		}
+		if e.created > 0 {
+			s.lastCreated = now
+		}
+		if e.destroyed > 0 {
+			s.lastDestroyed = now
+		}
+		if e.created+e.destroyed > 0 {
+			s.events = append(s.events, e)
+		}
+	}
+	s.prev = cur
+	for len(s.events) > 0 && (len(s.events) > maxWatchEvents || now.Sub(s.events[0].at) > stall) {
+		s.events = s.events[1:]
+	}
+}
+
+// watch follows one slow stage: at most once a second it lists the stage's component and counts
 // the handles of others (anything without deepprobe's prefix) that appeared or disappeared. It
 // runs on the real clock, as contexts do.
 type watch struct {
-	list  lister
-	stall time.Duration
+	list     lister
+	stall    time.Duration
+	evidence Evidence
+	// stalls is false when the stall timeout is the hard timeout: the hard limit rules alone.
+	stalls bool
 
-	mu     sync.Mutex
-	busy   Busy
-	start  time.Time // the stage's start
-	prev   map[string]bool
-	events []watchEvent
+	mu    sync.Mutex
+	seen  *seen // the run's, for this component
+	busy  Busy
+	start time.Time // the stage's start
+}
+
+// listTimeout bounds one list call: long enough for a worker with thousands of volumes, short
+// enough that a stall is still seen in time.
+func (w *watch) listTimeout() time.Duration {
+	return min(max(w.stall/4, WatchInterval), 5*time.Second)
 }
 
 // snapshot returns the watch's state now.
@@ -115,9 +211,10 @@ func (w *watch) snapshot() Busy {
 	b := w.busy
 	now := time.Now()
 	b.Waiting = now.Sub(w.start)
-	b.Window = min(w.stall, now.Sub(b.WatchingSince))
+	b.LastProgress = w.seen.lastProgress(w.evidence)
+	b.Window = min(w.stall, now.Sub(w.seen.firstList))
 	b.Created, b.Destroyed = 0, 0
-	for _, e := range w.events {
+	for _, e := range w.seen.events {
 		if now.Sub(e.at) <= b.Window {
 			b.Created += e.created
 			b.Destroyed += e.destroyed
@@ -126,11 +223,11 @@ func (w *watch) snapshot() Busy {
 	return b
 }
 
-// observe lists once and records what changed; it reports whether the stage is now stalled:
-// no progress for the stall timeout since the stage began (or since the last progress), with
-// at least two lists made, so that a change could have been seen.
+// observe lists once and records what changed; it reports whether the stage is now stalled: no
+// progress of its kind for the stall timeout since the stage began or the last progress,
+// whichever is later, with at least two lists made, so that a change could have been seen.
 func (w *watch) observe(ctx context.Context) bool {
-	lctx, cancel := context.WithTimeout(ctx, WatchInterval)
+	lctx, cancel := context.WithTimeout(ctx, w.listTimeout())
 	handles, err := w.list(lctx)
 	cancel()
 	now := time.Now()
@@ -138,54 +235,31 @@ func (w *watch) observe(ctx context.Context) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.busy.Lists++
+	if w.seen.firstList.IsZero() {
+		w.seen.firstList = now
+	}
+	w.seen.lastList = now
 	if err != nil {
 		w.busy.ListErrors++
 	} else {
-		cur := make(map[string]bool, len(handles))
-		for _, h := range handles {
-			if !marker.IsProbeHandle(h) {
-				cur[h] = true
-			}
-		}
-		if w.prev != nil {
-			var e watchEvent
-			for h := range cur {
-				if !w.prev[h] {
-					e.created++
-				}
-			}
-			for h := range w.prev {
-				if !cur[h] {
-					e.destroyed++
-				}
-			}
-			if e.created+e.destroyed > 0 {
-				e.at = now
-				w.busy.LastProgress = now
-				w.events = append(w.events, e)
-			}
-		}
-		w.prev = cur
-	}
-	for len(w.events) > 0 && (len(w.events) > maxWatchEvents || now.Sub(w.events[0].at) > w.stall) {
-		w.events = w.events[1:]
+		w.seen.record(handles, now, w.stall)
 	}
 	ref := w.start
-	if !w.busy.LastProgress.IsZero() {
-		ref = w.busy.LastProgress
+	if last := w.seen.lastProgress(w.evidence); last.After(ref) {
+		ref = last
 	}
-	w.busy.Stalled = w.busy.Lists >= 2 && now.Sub(ref) >= w.stall
+	w.busy.Stalled = w.stalls && w.busy.Lists >= 2 && now.Sub(ref) >= w.stall
 	return w.busy.Stalled
 }
 
-// run waits until the stage's expected time, then watches until done is closed or ctx ends,
-// publishing what it sees, and cancels the stage with a *StallError when the worker stalls.
-func (w *watch) run(ctx context.Context, expected time.Time, done <-chan struct{}, publish func(Busy), stop context.CancelCauseFunc) {
+// run waits until the stage's expected time, then watches until ctx ends (the stage has
+// returned, or ended), publishing what it sees, and cancels the stage with a *StallError when
+// the worker stalls. It lists no sooner than WatchInterval after the run's last list of this
+// component.
+func (w *watch) run(ctx context.Context, expected time.Time, publish func(Busy), stop context.CancelCauseFunc) {
 	timer := time.NewTimer(time.Until(expected))
 	defer timer.Stop()
 	select {
-	case <-done:
-		return
 	case <-ctx.Done():
 		return
 	case <-timer.C:
@@ -193,22 +267,27 @@ func (w *watch) run(ctx context.Context, expected time.Time, done <-chan struct{
 	w.mu.Lock()
 	w.busy.WatchingSince = time.Now()
 	w.mu.Unlock()
-	tick := time.NewTicker(WatchInterval)
-	defer tick.Stop()
 	for {
+		w.mu.Lock()
+		next := w.seen.lastList.Add(WatchInterval)
+		w.mu.Unlock()
+		if wait := time.Until(next); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
 		stalled := w.observe(ctx)
+		if ctx.Err() != nil {
+			return
+		}
 		b := w.snapshot()
 		publish(b)
 		if stalled {
-			stop(&StallError{Busy: b, Stall: w.stall})
+			stop(&StallError{Busy: b, Stall: w.stall, Evidence: w.evidence})
 			return
-		}
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		case <-tick.C:
 		}
 	}
 }

@@ -34,6 +34,10 @@ type Stage struct {
 	// Expect, when not zero, is how long Do is expected to take on its own, within the
 	// workload's shared expected time; past it the stage is slow (see Timing).
 	Expect time.Duration
+	// Evidence is the kind of others' work that shows the worker busy, not wedged, while the
+	// stage is slow: creates for a create, destroys for a destroy (undos default to destroys),
+	// either for the rest.
+	Evidence Evidence
 	// Undo, when set, is the stage that undoes Do. It runs after every forward stage, in
 	// reverse order, whenever Do was attempted (a create that failed or timed out may still
 	// have made its resource), under its own deadlines.
@@ -61,9 +65,13 @@ type RunState struct {
 	Volume baggageclaim.Volume
 	// ContainerCreated is true once Garden answered the container's create.
 	ContainerCreated bool
-	// ContainerLeft is why the container may still exist after its destroy (its rootfs
-	// volume is then kept for the janitor rather than destroyed under it); empty otherwise.
+	// ContainerLeft is why the container may still exist after its destroy, or after a create
+	// that timed out (its rootfs volume is then kept for the janitor rather than destroyed
+	// under it); empty otherwise.
 	ContainerLeft string
+
+	// seen is what the run's slow stages saw of each component's list.
+	seen map[Component]*seen
 }
 
 // skipError is a stage that did not run, for a reason that is not a failure.

@@ -47,6 +47,7 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 		Name:      StageContainerCreate,
 		Component: Garden,
 		Makes:     "container",
+		Evidence:  EvidenceCreates,
 		Do: func(ctx context.Context, r *RunState) error {
 			if err := limit.holdBack(ctx, g, cfg.Now()); err != nil {
 				return err
@@ -60,6 +61,10 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 			if _, err := g.Create(ctx, spec); err != nil {
 				if errors.Is(err, garden.ErrMaxContainers) {
 					return limit.learn(ctx, g, cfg.Now(), err)
+				}
+				if ctx.Err() != nil {
+					// Garden may still finish this create after its destroy answered "unknown".
+					r.ContainerLeft = "its create was given up before Garden answered"
 				}
 				return err
 			}
@@ -97,14 +102,17 @@ func destroyContainer(ctx context.Context, g containerCalls, handle string) erro
 	case !errors.Is(err, garden.ErrBeingDestroyed):
 		return err
 	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	wait := 50 * time.Millisecond
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: Garden still says container %s is being destroyed: %w", errDestroyStuck, handle, context.Cause(ctx))
-		case <-tick.C:
+		case <-t.C:
 		}
+		wait = min(2*wait, time.Second) // a struggling Garden is asked less and less often
+		t.Reset(wait)
 		if _, err := g.Properties(ctx, handle); errors.Is(err, garden.ErrNotFound) {
 			return nil
 		}
@@ -181,10 +189,27 @@ func (l *containerLimit) holdBack(ctx context.Context, g containerCalls, now tim
 	if err != nil {
 		return nil
 	}
-	if free := limit - len(handles); free <= l.reserve {
-		return Skipped(&HeldBackError{InUse: len(handles), Limit: limit, Reserve: l.reserve})
+	free := limit - len(handles)
+	if free > l.reserve {
+		return nil
 	}
-	return nil
+	if leftovers := countLeftovers(handles); free+leftovers > l.reserve {
+		// Full of what deepprobe failed to destroy: not saturated, a failure.
+		return &OwnLeftoversError{Leftovers: leftovers, InUse: len(handles),
+			Err: fmt.Errorf("%w: %d of %d containers in use, reserve %d", garden.ErrMaxContainers, len(handles), limit, l.reserve)}
+	}
+	return Skipped(&HeldBackError{InUse: len(handles), Limit: limit, Reserve: l.reserve})
+}
+
+// countLeftovers counts deepprobe's own containers among handles.
+func countLeftovers(handles []string) int {
+	n := 0
+	for _, h := range handles {
+		if marker.IsProbeHandle(h) {
+			n++
+		}
+	}
+	return n
 }
 
 // learn records the limit a create just met, from the count of containers now (one list
@@ -197,13 +222,7 @@ func (l *containerLimit) learn(ctx context.Context, g containerCalls, now time.T
 	l.mu.Lock()
 	l.learnt, l.learntAt = len(handles), now
 	l.mu.Unlock()
-	leftovers := 0
-	for _, h := range handles {
-		if marker.IsProbeHandle(h) {
-			leftovers++
-		}
-	}
-	if leftovers > 0 {
+	if leftovers := countLeftovers(handles); leftovers > 0 {
 		return &OwnLeftoversError{Leftovers: leftovers, InUse: len(handles), Err: createErr}
 	}
 	return createErr

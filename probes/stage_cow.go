@@ -27,6 +27,7 @@ func cowStage(cfg WorkloadConfig) Stage {
 		Name:      StageVolumeCOW,
 		Component: Baggageclaim,
 		Makes:     "volume",
+		Evidence:  EvidenceCreates,
 		Do: func(ctx context.Context, r *RunState) error {
 			_, err := b.CreateVolume(ctx, baggageclaim.Request{Handle: r.Handle + COWSuffix, Strategy: baggageclaim.COWStrategy(r.Handle), Properties: r.Properties})
 			return err

@@ -30,6 +30,7 @@ func volumeStage(cfg WorkloadConfig) Stage {
 		Name:      StageVolumeCreate,
 		Component: Baggageclaim,
 		Makes:     "volume",
+		Evidence:  EvidenceCreates,
 		Do: func(ctx context.Context, r *RunState) error {
 			strategy := baggageclaim.EmptyStrategy()
 			if cfg.RootFSImportPath != "" {

@@ -98,7 +98,8 @@ type Timing struct {
 	// (default 3s, at most ProbeTimeout).
 	ProcessTimeout time.Duration
 	// StallTimeout is how long a slow stage may see no progress on the worker before it fails
-	// as stalled (default 30s).
+	// as stalled (default 30s, or HardTimeout when that is shorter; at most HardTimeout, which
+	// then comes first).
 	StallTimeout time.Duration
 	// HardTimeout bounds the forward stages together, and each undo stage, whatever progress
 	// the worker shows (default 5m, or less than GraceTime - ProbeTimeout when that is less).
@@ -165,13 +166,14 @@ func (t Timing) withDefaults() Timing {
 	if t.GraceTime == 0 {
 		t.GraceTime = DefaultGraceTime
 	}
-	if t.StallTimeout == 0 {
-		t.StallTimeout = DefaultStallTimeout
-	}
 	if t.HardTimeout == 0 {
 		// Under the grace time, so that a grace time set for an older deepprobe (1m) still
 		// runs: the container must outlive the forward stages.
 		t.HardTimeout = max(min(DefaultHardTimeout, t.GraceTime-t.ProbeTimeout), t.ProbeTimeout)
+	}
+	if t.StallTimeout == 0 {
+		// Equal to the hard timeout when that is shorter: the hard limit comes first.
+		t.StallTimeout = min(DefaultStallTimeout, t.HardTimeout)
 	}
 	if t.MinInterval == 0 {
 		t.MinInterval = DefaultMinInterval
@@ -202,7 +204,9 @@ func (t Timing) Resolve() (Timing, error) {
 		return t, settingErr(SettingProcessTimeout, "(%s) must not exceed --%s (%s), which bounds every forward stage", t.ProcessTimeout, SettingProbeTimeout, t.ProbeTimeout)
 	case t.HardTimeout < t.ProbeTimeout || t.HardTimeout < t.CleanupTimeout:
 		return t, settingErr(SettingHardTimeout, "(%s) must be at least --%s (%s) and --%s (%s): it is the limit past the expected times", t.HardTimeout, SettingProbeTimeout, t.ProbeTimeout, SettingCleanupTimeout, t.CleanupTimeout)
-	case t.StallTimeout < 2*WatchInterval:
+	case t.StallTimeout > t.HardTimeout:
+		return t, settingErr(SettingStallTimeout, "(%s) must not exceed --%s (%s), or a wedge would never be told from a slow worker", t.StallTimeout, SettingHardTimeout, t.HardTimeout)
+	case t.StallTimeout < 2*WatchInterval && t.StallTimeout < t.HardTimeout:
 		return t, settingErr(SettingStallTimeout, "(%s) must be at least %s: progress is looked for once a second", t.StallTimeout, 2*WatchInterval)
 	case t.GraceTime <= t.HardTimeout:
 		return t, settingErr(SettingGraceTime, "(%s) must exceed --%s (%s), or Garden could reap the container under a slow workload", t.GraceTime, SettingHardTimeout, t.HardTimeout)

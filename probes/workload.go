@@ -396,11 +396,15 @@ func (w *Workload) Run(ctx context.Context) Result {
 		record(sr)
 	}
 	if f, failed := res.FirstFailure(); failed {
-		// Published only now, so that a caller never reads an interruption as a failure.
-		res.Interrupted = w.interrupted(ctx, r, f.Name)
-		if res.Interrupted != "" {
+		// Published only now, so that a caller never reads an interruption as a failure; a
+		// shutdown's cancellation is no verdict at all.
+		if vanishable(f.Reason) {
+			res.Interrupted = w.interrupted(ctx, r, f.Name)
+		}
+		switch {
+		case res.Interrupted != "":
 			res.markInterrupted()
-		} else {
+		case f.Reason != ReasonCancelled:
 			w.update(r.Handle, func(p *Progress) { p.Failed = &f })
 		}
 	}
@@ -414,17 +418,20 @@ func (w *Workload) Run(ctx context.Context) Result {
 			record(skipped(*s.Undo, fmt.Errorf("%s did not run", s.Name)))
 			continue
 		}
+		undo := *s.Undo
+		if undo.Evidence == EvidenceEither {
+			undo.Evidence = EvidenceDestroys // an undo destroys: others' destroys show the worker busy
+		}
 		// Each undo is tried for at least its expected time, even once an earlier one has
 		// spent the shared limit: what is not destroyed is left behind.
 		expected := time.Now().Add(t.CleanupTimeout)
 		lim := limits{expected: expected, hard: undoHard, limit: t.HardTimeout, watch: true}
-		if !undoHard.After(expected) {
+		if !undoHard.After(expected) || ctx.Err() != nil { // spent, or shutting down: no waiting past the expected time
 			lim = limits{expected: expected, hard: expected, limit: t.CleanupTimeout}
 		}
-		if ctx.Err() != nil { // shutting down: no waiting past the expected time
-			lim = limits{expected: expected, hard: expected, limit: t.CleanupTimeout}
-		}
-		record(w.run(context.WithoutCancel(ctx), r, *s.Undo, lim))
+		uctx, release := cutAtShutdown(ctx, t.CleanupTimeout)
+		record(w.run(uctx, r, undo, lim))
+		release()
 	}
 	res.Duration = w.cfg.Now().Sub(res.StartedAt)
 	return res
@@ -434,6 +441,49 @@ func (w *Workload) Run(ctx context.Context) Result {
 func failedName(res Result) string {
 	f, _ := res.FirstFailure()
 	return f.Name
+}
+
+// vanishable reports whether a stage's failure for reason could come from its own volume or
+// container vanishing under it, so that the run is worth checking for an interruption. A stall
+// or a time limit is the worker's own: a garbage collector destroying the run's resources while
+// it waits must not hide a wedge.
+func vanishable(reason Reason) bool {
+	switch reason {
+	case ReasonNotFound, ReasonExecFailed, ReasonUpstreamError, ReasonBadAnswer, ReasonStreamCut, ReasonConnectionLost, ReasonNonzeroExit:
+		return true
+	}
+	return false
+}
+
+// errShutdown is the cause of an undo cut short at shutdown.
+var errShutdown = fmt.Errorf("deepprobe is shutting down: %w", context.Canceled)
+
+// cutAtShutdown returns a context for an undo that ctx's cancellation does not end at once (the
+// destroy must still run), but ends grace after it, so that a shutdown waits at most grace for
+// each undo; release it once the undo has returned.
+func cutAtShutdown(ctx context.Context, grace time.Duration) (context.Context, func()) {
+	uctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			cancel(errShutdown)
+		}
+	})
+	return uctx, func() {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
 }
 
 // unmet returns a stage s needs that did not pass, if any.
@@ -451,7 +501,8 @@ func skipped(s Stage, why error) StageResult {
 }
 
 // run runs one stage until lim.hard. Past lim.expected it watches the worker's list for the
-// stage's component; when no progress shows for the stall timeout, it stops the stage.
+// stage's component; when no progress of the stage's kind shows for the stall timeout, it stops
+// the stage.
 func (w *Workload) run(ctx context.Context, r *RunState, s Stage, lim limits) StageResult {
 	hctx, cancelHard := context.WithDeadline(ctx, lim.hard)
 	defer cancelHard()
@@ -468,23 +519,27 @@ func (w *Workload) run(ctx context.Context, r *RunState, s Stage, lim limits) St
 			p.Busy = &b
 		}
 	})
-	done := make(chan struct{})
 	var wg sync.WaitGroup
+	wctx, stopWatch := context.WithCancel(sctx)
 	if lim.watch && lim.hard.After(lim.expected) {
-		wt := &watch{list: w.listers[s.Component], stall: w.cfg.Timing.StallTimeout, start: realStart,
-			busy: Busy{Stage: s.Name, Component: s.Component}}
+		if r.seen == nil {
+			r.seen = map[Component]*seen{}
+		}
+		if r.seen[s.Component] == nil {
+			r.seen[s.Component] = &seen{}
+		}
+		wt := &watch{list: w.listers[s.Component], stall: w.cfg.Timing.StallTimeout, evidence: s.Evidence,
+			stalls: w.cfg.Timing.StallTimeout < w.cfg.Timing.HardTimeout,
+			seen:   r.seen[s.Component], start: realStart, busy: Busy{Stage: s.Name, Component: s.Component}}
 		publish := func(b Busy) { w.update(r.Handle, func(p *Progress) { p.Busy = &b }) }
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wt.run(sctx, lim.expected, done, publish, stop)
-		}()
+		wg.Go(func() { wt.run(wctx, lim.expected, publish, stop) })
 	}
 	err := s.Do(sctx, r)
-	close(done)
+	took := w.cfg.Now().Sub(start)
+	stopWatch() // a list in flight is not waited for
 	wg.Wait()
 
-	sr := StageResult{Name: s.Name, Component: s.Component, Status: StatusPass, Duration: w.cfg.Now().Sub(start)}
+	sr := StageResult{Name: s.Name, Component: s.Component, Status: StatusPass, Duration: took}
 	switch {
 	case err == nil:
 	case isSkipped(err):
@@ -508,7 +563,7 @@ func explain(sctx context.Context, lim limits, err error) error {
 	case sctx.Err() == nil:
 		return err
 	case errors.As(cause, &stall):
-		if errors.Is(err, errDestroyStuck) {
+		if errors.Is(err, errDestroyStuck) || strings.Contains(err.Error(), stall.Error()) {
 			return err // it says the stall itself
 		}
 		return fmt.Errorf("%v: %w", stall, err)

@@ -156,6 +156,18 @@ func TestWorkloadLeavesTheLastSlotsToBuilds(t *testing.T) {
 			t.Fatalf("%d creates", n)
 		}
 	})
+	t.Run("configured limit, the free slots taken by deepprobe's own leftovers", func(t *testing.T) {
+		if _, err := g.Create(context.Background(), garden.Spec{Handle: marker.HandlePrefix + "leaked", RootFSPath: "raw://" + v.Path}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = g.Destroy(context.Background(), marker.HandlePrefix+"leaked") }()
+		wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{MaxContainers: 3})
+		res := wl.Run(context.Background())
+		var own *probes.OwnLeftoversError
+		if f, _ := res.FirstFailure(); f.Name != probes.StageContainerCreate || f.Reason != probes.ReasonMaxContainers || res.Saturated() || !errors.As(f.Err, &own) {
+			t.Fatalf("result %+v", res.Stages)
+		}
+	})
 	t.Run("learnt limit", func(t *testing.T) {
 		if _, err := g.Create(context.Background(), garden.Spec{Handle: "build-2", RootFSPath: "raw://" + v.Path}); err != nil {
 			t.Fatal(err)
@@ -184,4 +196,58 @@ func TestWorkloadLeavesTheLastSlotsToBuilds(t *testing.T) {
 			t.Fatalf("result %+v", res.Stages)
 		}
 	})
+}
+
+// TestWorkloadStallIsNotAnInterruption: a wedge beside a garbage collector (which destroys the
+// run's volume while its create hangs) is still a stall: a vanishing never hides a wedge.
+func TestWorkloadStallIsNotAnInterruption(t *testing.T) {
+	w := workertest.Start(t, gardensim.Config{})
+	w.NeedSimulators(t)
+	if err := w.Garden.Faults.Set(garden.RouteCreate, faults.Fault{Hang: true}); err != nil {
+		t.Fatal(err)
+	}
+	wl, _, b := newWorkload(t, w, probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, StallTimeout: 2 * time.Second}})
+	var destroyErr error
+	done := whenRunning(t, wl, probes.StageContainerCreate, func(h string) { destroyErr = b.Destroy(context.Background(), h) })
+	res := wl.Run(context.Background())
+	<-done
+	if destroyErr != nil {
+		t.Fatal(destroyErr)
+	}
+	if f, _ := res.FirstFailure(); f.Reason != probes.ReasonStalled || res.Interrupted != "" {
+		t.Fatalf("failure %+v, interrupted %q", f, res.Interrupted)
+	}
+}
+
+// TestWorkloadShutdownCutsASlowUndo: a shutdown during a destroy that waits on a worker gives
+// that destroy its cleanup timeout and no more, whatever the stall and hard limits.
+func TestWorkloadShutdownCutsASlowUndo(t *testing.T) {
+	w := workertest.Start(t, gardensim.Config{})
+	w.NeedSimulators(t)
+	if err := w.Garden.Faults.Set(garden.RouteDestroy, faults.Fault{Hang: true}); err != nil {
+		t.Fatal(err)
+	}
+	const cleanup = 200 * time.Millisecond
+	wl, _, _ := newWorkload(t, w, probes.WorkloadConfig{Timing: probes.Timing{CleanupTimeout: cleanup, StallTimeout: 10 * time.Second}})
+	ctx, cancel := context.WithCancel(context.Background())
+	var cancelled time.Time
+	done := whenRunning(t, wl, probes.StageContainerDestroy, func(string) {
+		time.Sleep(300 * time.Millisecond) // past the destroy's expected time: it is watching
+		cancelled = time.Now()
+		cancel()
+	})
+	res := wl.Run(ctx)
+	<-done
+	if took := time.Since(cancelled); took > 2*cleanup+time.Second {
+		t.Errorf("the run ended %s after the shutdown, want within its cleanup timeouts", took)
+	}
+	var destroy probes.StageResult
+	for _, s := range res.Stages {
+		if s.Name == probes.StageContainerDestroy {
+			destroy = s
+		}
+	}
+	if destroy.Status != probes.StatusFail || destroy.Reason != probes.ReasonCancelled {
+		t.Fatalf("container.destroy %+v", destroy)
+	}
 }

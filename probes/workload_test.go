@@ -147,15 +147,17 @@ func TestWorkloadFailures(t *testing.T) {
 			name:       "garden hangs on create past the hard limit",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}},
 			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, ProcessTimeout: 50 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, HardTimeout: 200 * time.Millisecond}},
-			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=skip",
 			wantFailed: probes.StageContainerCreate, wantErr: "timed out after 200ms (the hard limit)", wantReason: probes.ReasonTimeout,
+			keepsVolume: true, // Garden may still finish a create given up on
 		},
 		{
 			name:       "garden hangs on create and nothing else progresses: stalled",
 			garden:     map[string]faults.Fault{garden.RouteCreate: {Hang: true}},
 			cfg:        probes.WorkloadConfig{Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, StallTimeout: 2 * time.Second}},
-			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass",
-			wantFailed: probes.StageContainerCreate, wantErr: "stalled: no containers created or destroyed by anyone else in 2s", wantReason: probes.ReasonStalled,
+			want:       "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=skip",
+			wantFailed: probes.StageContainerCreate, wantErr: "stalled: no containers created by anyone else in 2s", wantReason: probes.ReasonStalled,
+			keepsVolume: true,
 		},
 		{
 			name:       "garden 500 with a non-JSON body",
