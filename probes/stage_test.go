@@ -1,7 +1,11 @@
 package probes_test
 
 import (
+	"os"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,3 +73,23 @@ func TestStageList(t *testing.T) {
 }
 
 func timeDuration(n int) time.Duration { return time.Duration(n) }
+
+// TestREADMEListsTheStages: the README's numbered list of what a workload does names every
+// stage of the one list, in the order a run reports them.
+func TestREADMEListsTheStages(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	intro, _, _ := strings.Cut(string(b), "\n## ")
+	var listed []string
+	for i, m := range regexp.MustCompile("(\\d+)\\. `([a-z_]+\\.[a-z_]+)`").FindAllStringSubmatch(intro, -1) {
+		if n, _ := strconv.Atoi(m[1]); n != i+1 {
+			t.Errorf("README: stage %s numbered %s, want %d", m[2], m[1], i+1)
+		}
+		listed = append(listed, m[2])
+	}
+	if want := probes.StageNames(); !slices.Equal(listed, want) {
+		t.Errorf("README lists the stages %v, want %v", listed, want)
+	}
+}
