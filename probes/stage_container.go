@@ -62,8 +62,10 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 				if errors.Is(err, garden.ErrMaxContainers) {
 					return limit.learn(ctx, g, cfg.Now(), err)
 				}
-				if ctx.Err() != nil {
-					// Garden may still finish this create after its destroy answered "unknown".
+				if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) || errors.Is(cause, errStalled) {
+					// A create given up on a slow or wedged worker is still queued there: Garden
+					// may finish it after its destroy answered "unknown". (At shutdown, rather no
+					// residue: the volume is destroyed, as the run's last act.)
 					r.ContainerLeft = "its create was given up before Garden answered"
 				}
 				return err
