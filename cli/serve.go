@@ -145,7 +145,7 @@ func ServeFlags(cfg *ServeConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "background mode: a result older than this fails as stale (default 3 x --interval + a workload)")
 	fs.DurationVar(&cfg.Freshness, "freshness", 0, "a caller whose deadline comes while a workload runs gets the latest result if it is younger than this (default 3 x (--min-interval + a workload); background mode: --max-age)")
 	fs.DurationVar(&cfg.ProcessTimeout, "process-timeout", 0, "deadline of process.run, within --probe-timeout (default 3s, or --probe-timeout when shorter)")
-	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", 0, "a slow stage fails as stalled when the worker shows no progress of its kind (nobody else's container or volume created, for a create; destroyed, for a destroy) for this long (default 30s; must be below --hard-timeout)")
+	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", 0, "a slow stage fails as stalled when the worker shows no progress of its kind (nobody else's container or volume created, for a create; destroyed, for a destroy) for this long (default 30s, or --hard-timeout when shorter; at most --hard-timeout, and equal to it leaves the hard limit alone)")
 	fs.IntVar(&cfg.MaxContainers, "max-containers", 0, "the worker's container limit (Concourse's --containerd-max-containers), when known (0: learnt when a create meets it)")
 	fs.IntVar(&cfg.ContainerReserve, "container-reserve", probes.DefaultContainerReserve, "container slots left to builds: with no more free, the workload holds its container stages back (200 warn, saturated)")
 	fs.IntVar(&cfg.FailureThreshold, "failure-threshold", probes.DefaultFailureThreshold, "consecutive failed workloads before reporting unhealthy")

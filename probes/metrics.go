@@ -95,12 +95,14 @@ func (m *Metrics) Observe(o Outcome) {
 	m.duration.Observe(res.Duration.Seconds())
 	ts := float64(o.CompletedAt.UnixNano()) / 1e9
 	m.lastResult.Set(ts)
+	first, _ := res.FirstFailure()
 	switch {
+	case first.Reason == ReasonCancelled: // deepprobe shutting down: no result to count
 	case res.Interrupted != "":
 		m.results.WithLabelValues(ResultInterrupted).Inc()
 	case o.Saturated: // not a success: Garden was not exercised, or refused for being full
 		m.results.WithLabelValues(ResultSaturated).Inc()
-	case res.Passed():
+	case res.Passed() && res.HeldBack == "": // held back under --on-saturation fail: a failure
 		m.results.WithLabelValues(ResultPass).Inc()
 		m.lastSuccess.Set(ts)
 	default:

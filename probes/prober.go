@@ -128,7 +128,7 @@ func (o Outcome) Verdict() string {
 	switch {
 	case !o.Healthy:
 		return "fail"
-	case o.Busy != nil || o.Saturated || o.Result.Interrupted != "" || !o.Result.Passed():
+	case o.Busy != nil || o.Saturated || o.Result.Interrupted != "" || o.Result.HeldBack != "" || !o.Result.Passed():
 		return "warn"
 	default:
 		return "pass"
@@ -440,9 +440,9 @@ func (p *Prober) judgeLocked(res Result, now time.Time, commit bool) Outcome {
 	case res.Interrupted != "": // not the worker's failure: the streak neither grows nor ends
 		interruptions++
 	case f.Reason == ReasonCancelled: // deepprobe shutting down: no verdict on the worker
-	case saturated || res.HeldBack != "": // full, not broken (Garden not exercised): the streak neither grows nor ends
+	case saturated: // full, not broken (or Garden not exercised): the streak neither grows nor ends
 		interruptions = 0
-	case res.Passed():
+	case res.Passed() && res.HeldBack == "":
 		streak, since, interruptions = 0, time.Time{}, 0
 	default:
 		if streak == 0 {

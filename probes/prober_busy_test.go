@@ -218,3 +218,18 @@ func TestProberHeldBackAndCancelledNeitherEndNorGrowAStreak(t *testing.T) {
 		clock.Advance(time.Second)
 	}
 }
+
+// TestProberHeldBackFailsWithOnSaturationFail: with --on-saturation fail, container stages held
+// back for builds are a failure like a full worker's, never a pass.
+func TestProberHeldBackFailsWithOnSaturationFail(t *testing.T) {
+	w, clock := newFakeWorkload(), workertest.NewClock(time.Unix(1000, 0))
+	p, _ := newProber(t, w, clock, probes.ProberConfig{OnSaturation: probes.SaturationFail})
+	heldBack := passed()
+	heldBack.HeldBack = "held back to leave the last container slots to builds: 249 of 250 containers in use, reserve 1"
+	ch := checkAsync(context.Background(), p)
+	<-w.started
+	w.release <- heldBack
+	if r := <-ch; r.err != nil || r.o.Healthy || r.o.Verdict() != "fail" || r.o.ConsecutiveFailures != 1 {
+		t.Fatalf("held back under --on-saturation fail: %+v, %v", r.o, r.err)
+	}
+}

@@ -146,15 +146,17 @@ func (s *seen) lastProgress(ev Evidence) time.Time {
 	return s.lastDestroyed
 }
 
-// record compares handles (everyone's) with the last list and keeps what changed.
-func (s *seen) record(handles []string, now time.Time, stall time.Duration) {
+// record compares handles (everyone's) with the last list and keeps what changed; a list that
+// is not fresh (too long after the last one: an earlier stage's, minutes ago) is only a new
+// baseline, since what changed meanwhile did not happen now.
+func (s *seen) record(handles []string, now time.Time, stall time.Duration, fresh bool) {
 	cur := make(map[string]bool, len(handles))
 	for _, h := range handles {
 		if !marker.IsProbeHandle(h) { // deepprobe's own, a janitor's reaping included, prove nothing
 			cur[h] = true
 		}
 	}
-	if s.prev != nil {
+	if s.prev != nil && fresh {
 		e := watchEvent{at: now}
 		for h := range cur {
 			if !s.prev[h] {
@@ -227,6 +229,9 @@ func (w *watch) snapshot() Busy {
 // progress of its kind for the stall timeout since the stage began or the last progress,
 // whichever is later, with at least two lists made, so that a change could have been seen.
 func (w *watch) observe(ctx context.Context) bool {
+	w.mu.Lock()
+	fresh := time.Since(w.seen.lastList) <= WatchInterval+w.listTimeout()
+	w.mu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, w.listTimeout())
 	handles, err := w.list(lctx)
 	cancel()
@@ -242,7 +247,7 @@ func (w *watch) observe(ctx context.Context) bool {
 	if err != nil {
 		w.busy.ListErrors++
 	} else {
-		w.seen.record(handles, now, w.stall)
+		w.seen.record(handles, now, w.stall, fresh)
 	}
 	ref := w.start
 	if last := w.seen.lastProgress(w.evidence); last.After(ref) {
@@ -284,7 +289,9 @@ func (w *watch) run(ctx context.Context, expected time.Time, publish func(Busy),
 			return
 		}
 		b := w.snapshot()
-		publish(b)
+		if b.Lists >= 2 || b.Progressing(time.Now(), w.stall) || stalled {
+			publish(b) // not before: a first list cannot show progress, and would hide an earlier stage's
+		}
 		if stalled {
 			stop(&StallError{Busy: b, Stall: w.stall, Evidence: w.evidence})
 			return

@@ -70,3 +70,15 @@ func TestWatchCarriesProgressAcrossStages(t *testing.T) {
 		t.Errorf("the run listed twice %s apart", gap)
 	}
 }
+
+// TestWatchDoesNotReadOldChangesAsProgress: a stage that lists a component long after the run's
+// last list of it (minutes later, a destroy after a create) takes that list as a new baseline:
+// what changed meanwhile did not happen now.
+func TestWatchDoesNotReadOldChangesAsProgress(t *testing.T) {
+	run := &seen{prev: map[string]bool{"a": true}, lastList: time.Now().Add(-10 * time.Minute), firstList: time.Now().Add(-10 * time.Minute)}
+	w := &watch{list: (&fakeList{lists: [][]string{{"b", "c"}}}).list, stall: 30 * time.Second, stalls: true, seen: run, start: time.Now()}
+	w.observe(context.Background())
+	if b := w.snapshot(); b.Progressing(time.Now(), w.stall) || b.Created+b.Destroyed != 0 {
+		t.Fatalf("an old list's changes read as progress: %+v", b)
+	}
+}

@@ -78,7 +78,7 @@ func (r Result) FirstFailure() (StageResult, bool) {
 // because of deepprobe's own leftovers.
 func (r Result) Saturated() bool {
 	if r.HeldBack != "" {
-		return true
+		return r.Passed() // a destroy that failed after it is a failure still
 	}
 	f, failed := r.FirstFailure()
 	var own *OwnLeftoversError

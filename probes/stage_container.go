@@ -58,6 +58,9 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 			}
 			props[GraceTimeProperty] = strconv.FormatInt(int64(grace), 10)
 			spec := garden.Spec{Handle: r.Handle, GraceTime: grace, RootFSPath: "raw://" + r.Volume.Path, Properties: props}
+			if ctx.Err() != nil { // spent in the hold-back's list: the create is never sent
+				return fmt.Errorf("garden create not sent: %w", context.Cause(ctx))
+			}
 			if _, err := g.Create(ctx, spec); err != nil {
 				if errors.Is(err, garden.ErrMaxContainers) {
 					return limit.learn(ctx, g, cfg.Now(), err)
@@ -77,9 +80,12 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 			Name:      StageContainerDestroy,
 			Component: Garden,
 			Do: func(ctx context.Context, r *RunState) error {
-				err := destroyContainer(ctx, g, r.Handle)
-				if err != nil {
+				removed, err := destroyContainer(ctx, g, r.Handle)
+				switch {
+				case err != nil:
 					r.ContainerLeft = err.Error()
+				case removed: // whatever its create said, Garden had it and has removed it now
+					r.ContainerLeft = ""
 				}
 				return err
 			},
@@ -93,16 +99,19 @@ func containerStage(cfg WorkloadConfig, limit *containerLimit) Stage {
 // destroyed" past the stage's time.
 var errDestroyStuck = errors.New("destroy stuck")
 
-// destroyContainer destroys the container. After Garden's concurrent-destroy answer it waits
-// (within ctx) until Garden has removed it, since the volume about to be destroyed is its
-// rootfs: a container still there when ctx ends is a failure, errDestroyStuck.
-func destroyContainer(ctx context.Context, g containerCalls, handle string) error {
-	err := g.Destroy(ctx, handle)
+// destroyContainer destroys the container; removed says Garden had it and removed it now. After
+// Garden's concurrent-destroy answer it waits (within ctx) until Garden has removed it, since
+// the volume about to be destroyed is its rootfs: a container still there when ctx ends is a
+// failure, errDestroyStuck.
+func destroyContainer(ctx context.Context, g containerCalls, handle string) (removed bool, err error) {
+	err = g.Destroy(ctx, handle)
 	switch {
-	case err == nil || errors.Is(err, garden.ErrNotFound):
-		return nil
+	case err == nil:
+		return true, nil
+	case errors.Is(err, garden.ErrNotFound):
+		return false, nil
 	case !errors.Is(err, garden.ErrBeingDestroyed):
-		return err
+		return false, err
 	}
 	wait := 50 * time.Millisecond
 	t := time.NewTimer(wait)
@@ -110,17 +119,17 @@ func destroyContainer(ctx context.Context, g containerCalls, handle string) erro
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: Garden still says container %s is being destroyed: %w", errDestroyStuck, handle, context.Cause(ctx))
+			return false, fmt.Errorf("%w: Garden still says container %s is being destroyed: %w", errDestroyStuck, handle, context.Cause(ctx))
 		case <-t.C:
 		}
 		wait = min(2*wait, time.Second) // a struggling Garden is asked less and less often
 		t.Reset(wait)
 		if _, err := g.Properties(ctx, handle); errors.Is(err, garden.ErrNotFound) {
-			return nil
+			return true, nil
 		}
 		// Ask again: a destroy that Garden's reaper began may have failed and left it.
 		if err := g.Destroy(ctx, handle); err == nil || errors.Is(err, garden.ErrNotFound) {
-			return nil
+			return true, nil
 		}
 	}
 }

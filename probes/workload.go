@@ -426,7 +426,10 @@ func (w *Workload) Run(ctx context.Context) Result {
 		// spent the shared limit: what is not destroyed is left behind.
 		expected := time.Now().Add(t.CleanupTimeout)
 		lim := limits{expected: expected, hard: undoHard, limit: t.HardTimeout, watch: true}
-		if !undoHard.After(expected) || ctx.Err() != nil { // spent, or shutting down: no waiting past the expected time
+		switch {
+		case ctx.Err() != nil: // shutting down: cut after the cleanup timeout (cutAtShutdown), a cancellation
+			lim = limits{expected: expected, hard: expected.Add(t.CleanupTimeout), limit: 2 * t.CleanupTimeout}
+		case !undoHard.After(expected): // the shared limit is spent: no waiting past the expected time
 			lim = limits{expected: expected, hard: expected, limit: t.CleanupTimeout}
 		}
 		uctx, release := cutAtShutdown(ctx, t.CleanupTimeout)
@@ -536,7 +539,7 @@ func (w *Workload) run(ctx context.Context, r *RunState, s Stage, lim limits) St
 	}
 	err := s.Do(sctx, r)
 	took := w.cfg.Now().Sub(start)
-	stopWatch() // a list in flight is not waited for
+	stopWatch() // a list in flight ends at once
 	wg.Wait()
 
 	sr := StageResult{Name: s.Name, Component: s.Component, Status: StatusPass, Duration: took}

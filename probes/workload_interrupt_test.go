@@ -251,3 +251,26 @@ func TestWorkloadShutdownCutsASlowUndo(t *testing.T) {
 		t.Fatalf("container.destroy %+v", destroy)
 	}
 }
+
+// TestWorkloadCreateNeverSentKeepsNothing: when the hold-back's list of Garden's containers
+// uses the stage's time up, the create is never sent, so nothing can appear later: the volume
+// is destroyed, not kept.
+func TestWorkloadCreateNeverSentKeepsNothing(t *testing.T) {
+	w := workertest.Start(t, gardensim.Config{})
+	w.NeedSimulators(t)
+	if err := w.Garden.Faults.Set(garden.RouteList, faults.Fault{Hang: true}); err != nil {
+		t.Fatal(err)
+	}
+	wl, g, b := newWorkload(t, w, probes.WorkloadConfig{MaxContainers: 10,
+		Timing: probes.Timing{ProbeTimeout: 100 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond, StallTimeout: 2 * time.Second}})
+	res := wl.Run(context.Background())
+	want := "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=fail process.run=skip container.destroy=pass volume.cow_destroy=pass volume.destroy=pass"
+	if got := stageStatuses(res); got != want {
+		t.Fatalf("stages %s, want %s (%+v)", got, want, res.Stages)
+	}
+	if n := w.Garden.Faults.Calls()[garden.RouteCreate]; n != 0 {
+		t.Errorf("%d creates sent", n)
+	}
+	w.Garden.Faults.Clear()
+	assertNoResidue(t, g, b, res.Handle)
+}
