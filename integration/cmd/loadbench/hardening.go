@@ -181,7 +181,9 @@ func (b *bench) startCounted(name string, args ...string) (*exec.Cmd, *atomic.In
 	if err := cmd.Start(); err != nil {
 		return nil, nil, "", err
 	}
+	b.procsMu.Lock()
 	b.procs = append(b.procs, cmd)
+	b.procsMu.Unlock()
 	var logged atomic.Int64
 	found := make(chan string, 1)
 	go func() {

@@ -40,9 +40,26 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding the deepprobe and workersim binaries")
 	out := flag.String("out", "BENCHMARKS.md", "report to write")
 	gobench := flag.String("gobench", "", "file with `go test -bench` output to include")
-	scale := flag.Float64("scale", 1, "multiply request counts (0.1 for a quick run)")
+	scale := flag.Float64("scale", 1, "multiply request counts (0.1 for a quick run; below 1 the worker figures 11-13 also run at 1/10 time scale)")
+	only := flag.String("figures", "", "comma-separated figure numbers to take, such as 1,11-13 (default: all)")
 	flag.Parse()
-	b := &bench{bin: *bin, scale: *scale}
+	b := &bench{bin: *bin, scale: *scale, only: map[string]bool{}}
+	for _, f := range strings.Split(*only, ",") {
+		f = strings.TrimSpace(f)
+		if lo, hi, ok := strings.Cut(f, "-"); ok {
+			from, err1 := strconv.Atoi(lo)
+			to, err2 := strconv.Atoi(hi)
+			if err1 != nil || err2 != nil || from > to {
+				fmt.Fprintf(os.Stderr, "loadbench: -figures: %q is not a range such as 11-13\n", f)
+				os.Exit(2)
+			}
+			for i := from; i <= to; i++ {
+				b.only[strconv.Itoa(i)] = true
+			}
+		} else if f != "" {
+			b.only[f] = true
+		}
+	}
 	code := 0
 	if err := b.run(); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -70,11 +87,13 @@ type figure struct {
 type bench struct {
 	bin                        string
 	scale                      float64
+	only                       map[string]bool // -figures; empty: all
 	figures                    []figure
 	notes                      []string
 	missed                     bool
 	failed                     bool
 	overheads                  []profileOverhead // figure 1, by profile
+	procsMu                    sync.Mutex        // the worker figures start processes side by side
 	procs                      []*exec.Cmd
 	gardenURL, bcURL, adminURL string
 }
@@ -121,7 +140,9 @@ func (b *bench) start(name string, re *regexp.Regexp, args ...string) (*exec.Cmd
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
 	}
+	b.procsMu.Lock()
 	b.procs = append(b.procs, cmd)
+	b.procsMu.Unlock()
 	found := make(chan []string, 1)
 	go func() {
 		// Read up to the ready line, then discard: the benchmark must not pay for the logs.
@@ -156,8 +177,18 @@ func (b *bench) stop(cmd *exec.Cmd) {
 }
 
 func (b *bench) deepprobe(args ...string) (*exec.Cmd, string, error) {
-	base := []string{"serve", "--listen", "127.0.0.1:0", "--garden-url", b.gardenURL, "--baggageclaim-url", b.bcURL,
-		"--janitor-interval", "0", "--instance", "bench-" + uuid.NewString()[:8]}
+	return b.deepprobeAt(b.gardenURL, b.bcURL, false, args...)
+}
+
+// deepprobeAt runs a deepprobe on the given servers. With shipped its janitor runs at its
+// default interval, as it does in every recipe; otherwise it is off (the figure measures the
+// workload alone).
+func (b *bench) deepprobeAt(gardenURL, bcURL string, shipped bool, args ...string) (*exec.Cmd, string, error) {
+	base := []string{"serve", "--listen", "127.0.0.1:0", "--garden-url", gardenURL, "--baggageclaim-url", bcURL,
+		"--instance", "bench-" + uuid.NewString()[:8]}
+	if !shipped {
+		base = append(base, "--janitor-interval", "0")
+	}
 	if p := os.Getenv("DEEPPROBE_ROOTFS_IMPORT_PATH"); p != "" {
 		base = append(base, "--rootfs-import-path", p)
 	}
@@ -178,7 +209,9 @@ func (b *bench) run() error {
 	}()
 	if g, bc := os.Getenv("DEEPPROBE_GARDEN_URL"), os.Getenv("DEEPPROBE_BAGGAGECLAIM_URL"); g != "" && bc != "" {
 		b.gardenURL, b.bcURL = g, bc
-		b.notes = append(b.notes, "Run against real servers: "+g+" and "+bc+"; the fault-injection figure (5) is skipped.")
+		b.notes = append(b.notes, "Run against real servers: "+g+" and "+bc+"; the figures that need the simulators' knobs "+
+			"(1b, 5, 6, 11-13) are not taken, and figures 1 and 4 fit their workloads in a "+b.budget().String()+" budget each "+
+			"at the measured speed of a real workload.")
 	} else {
 		state, err := os.MkdirTemp("", "loadbench-")
 		if err != nil {
@@ -204,17 +237,75 @@ func (b *bench) run() error {
 		{"5. slow worker", b.slowWorker}, {"6. slow worker verdicts", b.slowVerdicts}, {"7. cost to the worker", b.costToWorker},
 		{"8. hostile input and load", b.hostile},
 		{"9. fair slots", b.fairSlots}, {"10. 4 MiB upstream messages", b.hugeMessages},
+		{"11-13. busy, wedged, Concourse's garbage collector", b.workerFigures},
 	}
+	var took []string
 	for _, step := range steps {
+		if !b.wanted(strings.Split(strings.TrimSuffix(strings.SplitN(step.name, " ", 2)[0], "."), "-")...) {
+			continue
+		}
 		// A figure that cannot be taken (a real server's answer the harness did not expect, say)
 		// is reported, and the run goes on to the next.
+		start := time.Now()
 		if err := step.run(); err != nil {
 			b.failed = true
 			b.notes = append(b.notes, fmt.Sprintf("Figure %s could not be taken: %v", step.name, err))
 			fmt.Fprintf(os.Stderr, "loadbench: %s: %v\n", step.name, err)
 		}
+		took = append(took, fmt.Sprintf("%s %.0fs", strings.SplitN(step.name, " ", 2)[0], time.Since(start).Seconds()))
 	}
+	b.notes = append(b.notes, "Time each figure took (seconds): "+strings.Join(took, ", ")+".")
 	return nil
+}
+
+// wanted says whether any of the figures numbered is among -figures (all are when the flag is
+// empty). A range such as 11-13 names its ends and what lies between.
+func (b *bench) wanted(nums ...string) bool {
+	if len(b.only) == 0 {
+		return true
+	}
+	if len(nums) == 2 {
+		lo, err1 := strconv.Atoi(nums[0])
+		hi, err2 := strconv.Atoi(nums[1])
+		if err1 == nil && err2 == nil {
+			for i := lo; i <= hi; i++ {
+				if b.only[strconv.Itoa(i)] {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	for _, n := range nums {
+		if b.only[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// notTaken records a figure that needs the simulators' knobs: against real servers it is
+// reported, not taken, and that is not a failure.
+func (b *bench) notTaken(name, why string) {
+	b.figures = append(b.figures, figure{name, "-", "-", "not taken against real servers (" + why + ")"})
+	fmt.Printf("%-40s not taken against real servers (%s)\n", name, why)
+}
+
+// budget is how long a figure that runs workloads one after another may take: such figures
+// are scaled to the runtime's measured speed (a real worker's workload takes ~0.5s, the fast
+// simulator's ~3ms), so that make bench finishes against a real worker.
+func (b *bench) budget() time.Duration {
+	return max(10*time.Second, time.Duration(float64(100*time.Second)*b.scale))
+}
+
+// fit returns how many of want units, each taking about per, fit in the budget (at least 1),
+// and a note saying so when that is fewer than want.
+func (b *bench) fit(want int, per time.Duration) (int, string) {
+	if per <= 0 || time.Duration(want)*per <= b.budget() {
+		return want, ""
+	}
+	n := max(1, int(b.budget()/per))
+	return n, fmt.Sprintf(" (scaled from %d to the %s budget at the measured %s each)", want, b.budget(), ms(per))
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConns: 2000, MaxIdleConnsPerHost: 2000, MaxConnsPerHost: 0}}
@@ -339,7 +430,7 @@ func (b *bench) clients() (*garden.Client, *baggageclaim.Client, error) {
 // is divided by 10 (250ms creates, every 600ms, ?timeout=200ms), which keeps the proportions.
 func (b *bench) slowVerdicts() error {
 	if b.adminURL == "" {
-		b.notes = append(b.notes, "Figure 6 (slow-worker verdicts) needs the simulator's fault injection: skipped.")
+		b.notTaken("6. slow worker verdicts", "needs the simulator's fault injection")
 		return nil
 	}
 	unit := time.Second
@@ -389,6 +480,7 @@ type profileOverhead struct {
 	raw, deep    time.Duration // medians
 	ratio        float64
 	n            int
+	scaled       string        // says so when n was cut to the time budget
 	createMedian time.Duration // container.create's median, for the cost-to-worker figure
 }
 
@@ -420,8 +512,8 @@ func (b *bench) overhead() error {
 		"from the caller to deepprobe alone (an answer that calls nothing upstream) has a median of %s on this machine. "+
 		"\"Where the workload overhead goes\" below breaks the rest down; figure 1b measures the same at the speed recorded "+
 		"for Concourse's containerd runtime.", profile, ms(po.deep-po.raw), ms(percentile(hop, .5))))
-	b.judge("1. workload overhead (median), "+profile, fmt.Sprintf("deepprobe %s vs raw calls %s = %.2fx, n=%d",
-		ms(po.deep), ms(po.raw), po.ratio, po.n), "<= 1.10x", po.ratio/1.10)
+	b.judge("1. workload overhead (median), "+profile, fmt.Sprintf("deepprobe %s vs raw calls %s = %.2fx, n=%d%s",
+		ms(po.deep), ms(po.raw), po.ratio, po.n, po.scaled), "<= 1.10x", po.ratio/1.10)
 	return nil
 }
 
@@ -429,8 +521,7 @@ func (b *bench) overhead() error {
 // round trip recorded for Concourse's containerd runtime (workersim --real-latency).
 func (b *bench) overheadRecorded() error {
 	if b.adminURL == "" {
-		b.notes = append(b.notes, "Figure 1b (recorded containerd speed) needs the simulators: skipped against real servers, "+
-			"which figure 1 measures directly.")
+		b.notTaken("1b. workload overhead at recorded containerd latencies", "needs the simulator; figure 1 measures the real servers directly")
 		return nil
 	}
 	state, err := os.MkdirTemp("", "loadbench-real-")
@@ -448,8 +539,8 @@ func (b *bench) overheadRecorded() error {
 	if err != nil {
 		return err
 	}
-	b.judge("1b. workload overhead (median), recorded containerd latencies", fmt.Sprintf("deepprobe %s vs raw calls %s = %.3fx, n=%d",
-		ms(po.deep), ms(po.raw), po.ratio, po.n), "<= 1.10x", po.ratio/1.10)
+	b.judge("1b. workload overhead (median), recorded containerd latencies", fmt.Sprintf("deepprobe %s vs raw calls %s = %.3fx, n=%d%s",
+		ms(po.deep), ms(po.raw), po.ratio, po.n, po.scaled), "<= 1.10x", po.ratio/1.10)
 	return nil
 }
 
@@ -465,7 +556,13 @@ func (b *bench) measureOverhead(profile, gardenURL, bcURL string, n int) (profil
 	}
 	defer b.stop(cmd)
 	var raw, deep, create []time.Duration
+	const probe = 3 // pairs timed before n is fitted to the budget
+	scaled := ""
+	began := time.Now()
 	for i := 0; i < n; i++ { // interleaved, so that both see the same machine state
+		if i == probe {
+			n, scaled = b.fit(n, time.Since(began)/probe)
+		}
 		start := time.Now()
 		if err := b.rawWorkload(); err != nil {
 			return profileOverhead{}, err
@@ -481,7 +578,8 @@ func (b *bench) measureOverhead(profile, gardenURL, bcURL string, n int) (profil
 			create = append(create, d)
 		}
 	}
-	po := profileOverhead{profile: profile, raw: percentile(raw, .5), deep: percentile(deep, .5), n: n, createMedian: percentile(create, .5)}
+	po := profileOverhead{profile: profile, raw: percentile(raw, .5), deep: percentile(deep, .5), n: len(deep), scaled: scaled,
+		createMedian: percentile(create, .5)}
 	po.ratio = float64(po.deep) / float64(po.raw)
 	b.overheads = append(b.overheads, po)
 	return po, nil
@@ -853,16 +951,23 @@ func (b *bench) footprint() error {
 		return err
 	}
 	reqRSS, reqG := snap()
-	nwl := float64(b.n(10000))
-	for start := workloads(); workloads()-start < nwl; {
-		if _, _, err := load(url+"/healthz", 1, 100); err != nil {
+	// Sequential workloads, up to the time budget (a real worker's take ~0.5s each).
+	want, scaled := float64(b.n(10000)), ""
+	start, began := workloads(), time.Now()
+	for workloads()-start < want {
+		if time.Since(began) > b.budget() {
+			scaled = fmt.Sprintf(" (stopped at the %s budget; %v wanted)", b.budget(), want)
+			break
+		}
+		if _, _, err := load(url+"/healthz", 1, 10); err != nil {
 			return err
 		}
 	}
+	nwl := workloads() - start
 	wlRSS, wlG := snap()
 	growth := float64(wlRSS) / float64(reqRSS)
-	b.judge("4. footprint (RSS, goroutines)", fmt.Sprintf("idle %d KiB, %v goroutines; after %d requests %d KiB, %v; after %v more workloads %d KiB, %v (growth %.2fx)",
-		idleRSS, idleG, nreq, reqRSS, reqG, nwl, wlRSS, wlG, growth), "RSS < 30 MiB, no growth between the last two",
+	b.judge("4. footprint (RSS, goroutines)", fmt.Sprintf("idle %d KiB, %v goroutines; after %d requests %d KiB, %v; after %v more workloads%s %d KiB, %v (growth %.2fx)",
+		idleRSS, idleG, nreq, reqRSS, reqG, nwl, scaled, wlRSS, wlG, growth), "RSS < 30 MiB, no growth between the last two",
 		max(float64(max(idleRSS, reqRSS, wlRSS))/(30*1024), growth/1.10))
 	return nil
 }
@@ -870,7 +975,7 @@ func (b *bench) footprint() error {
 // slowWorker: figure 5.
 func (b *bench) slowWorker() error {
 	if b.adminURL == "" {
-		b.notes = append(b.notes, "Figure 5 (slow worker) needs the simulator's fault injection: skipped.")
+		b.notTaken("5. slow worker", "needs the simulator's fault injection")
 		return nil
 	}
 	if code, err := do("PUT", b.adminURL+"/garden/faults/create", `{"latency":"2s"}`); err != nil || code != 204 {
