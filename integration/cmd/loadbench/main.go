@@ -1038,8 +1038,13 @@ func (b *bench) write(path, gobench string) error {
 		}
 	}
 	fmt.Fprintf(&s, "# Benchmarks\n\nWritten by `make bench` (`go test -bench` on the packages, then `go run ./integration/cmd/loadbench`).\n\n")
-	fmt.Fprintf(&s, "- date: %s\n- machine: %s, %d CPUs (%s), %s/%s\n- Go: %s\n- servers: Garden %s, Baggageclaim %s\n\n",
-		time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH, runtime.Version(), b.gardenURL, b.bcURL)
+	servers := "workersim (the simulators), runtime profile containerd unless a figure names another"
+	if b.adminURL == "" {
+		servers = "real servers"
+	}
+	fmt.Fprintf(&s, "- date: %s\n- machine: %s, %d CPUs (%s), %s/%s\n- Go: %s\n- command: `loadbench %s`\n- servers: %s: Garden %s, Baggageclaim %s\n\n",
+		time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH, runtime.Version(),
+		strings.Join(os.Args[1:], " "), servers, b.gardenURL, b.bcURL)
 	fmt.Fprintf(&s, "## Load harness\n\nEach figure is measured side by side in the same run. A target missed by more than 2x fails `make bench`.\n\n")
 	fmt.Fprintf(&s, "| figure | measured | target | verdict |\n|---|---|---|---|\n")
 	for _, f := range b.figures {
