@@ -372,10 +372,13 @@ func (b *bench) rawWorkload() error {
 	}
 	// On an error, what was made is destroyed before returning; on success the last two
 	// calls are the workload's own destroys.
-	volumeLeft, containerLeft := true, false
+	volumeLeft, cowLeft, containerLeft := true, false, false
 	defer func() {
 		if containerLeft {
 			_ = g.Destroy(context.WithoutCancel(ctx), h)
+		}
+		if cowLeft {
+			_ = bc.Destroy(context.WithoutCancel(ctx), h+probes.COWSuffix)
 		}
 		if volumeLeft {
 			_ = bc.Destroy(context.WithoutCancel(ctx), h)
@@ -384,7 +387,15 @@ func (b *bench) rawWorkload() error {
 	if err := bc.StreamIn(ctx, h, rawTar); err != nil {
 		return fmt.Errorf("raw stream-in: %w", err)
 	}
-	if _, err := g.Create(ctx, garden.Spec{Handle: h, GraceTime: time.Minute, RootFSPath: "raw://" + v.Path, Properties: props}); err != nil {
+	if _, err := bc.CreateVolume(ctx, baggageclaim.Request{Handle: h + probes.COWSuffix, Strategy: baggageclaim.COWStrategy(h), Properties: props}); err != nil {
+		return fmt.Errorf("raw copy-on-write volume: %w", err)
+	}
+	cowLeft = true
+	cprops := map[string]string{probes.GraceTimeProperty: strconv.FormatInt(int64(time.Minute), 10)}
+	for k, v := range props {
+		cprops[k] = v
+	}
+	if _, err := g.Create(ctx, garden.Spec{Handle: h, GraceTime: time.Minute, RootFSPath: "raw://" + v.Path, Properties: cprops}); err != nil {
 		return fmt.Errorf("raw container create: %w", err)
 	}
 	containerLeft = true
@@ -397,6 +408,10 @@ func (b *bench) rawWorkload() error {
 	containerLeft = false
 	if err := g.Destroy(ctx, h); err != nil && !errors.Is(err, garden.ErrGone) {
 		return fmt.Errorf("raw container destroy: %w", err)
+	}
+	cowLeft = false
+	if err := bc.Destroy(ctx, h+probes.COWSuffix); err != nil && !errors.Is(err, baggageclaim.ErrGone) {
+		return fmt.Errorf("raw copy-on-write volume destroy: %w", err)
 	}
 	volumeLeft = false
 	if err := bc.Destroy(ctx, h); err != nil && !errors.Is(err, baggageclaim.ErrGone) {

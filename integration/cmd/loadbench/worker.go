@@ -28,7 +28,8 @@ var profiles = []string{"containerd", "guardian", "houdini"}
 // deepprobe to answer within 90% of its --timeout (?timeout=1.8s) and gives up after 2s, when
 // its fallback (the worker's own endpoint, which passes on a busy or wedged worker) decides. The
 // startupProbe is the same check every 10s until the first pass. The sidecar runs with
-// --probe-timeout=5s --min-interval=5s (the defaults) and every other flag at its default.
+// --probe-timeout=5s --stall-timeout=30s --hard-timeout=5m --grace-time=10m --min-interval=5s
+// --max-containers=250 --container-reserve=1, every other flag at its default.
 const (
 	checkTimeout     = 2 * time.Second
 	livenessPeriod   = 15 * time.Second
@@ -52,13 +53,15 @@ func (b *bench) timeDiv() time.Duration {
 // recipeArgs are the sidecar's flags at the figure's time scale.
 func (b *bench) recipeArgs() []string {
 	div := b.timeDiv()
+	limits := []string{"--max-containers", "250", "--container-reserve", "1"}
 	if div == 1 {
-		return []string{"--probe-timeout", "5s", "--min-interval", "5s"}
+		return append([]string{"--probe-timeout", "5s", "--stall-timeout", stallTimeout.String(), "--hard-timeout", "5m",
+			"--grace-time", "10m", "--min-interval", "5s"}, limits...)
 	}
 	d := func(x time.Duration) string { return (x / div).String() }
-	return []string{"--probe-timeout", d(5 * time.Second), "--process-timeout", d(3 * time.Second),
-		"--cleanup-timeout", d(2 * time.Second), "--stall-timeout", d(stallTimeout), "--min-interval", d(5 * time.Second),
-		"--grace-time", "1m"}
+	return append([]string{"--probe-timeout", d(5 * time.Second), "--process-timeout", d(3 * time.Second),
+		"--cleanup-timeout", d(2 * time.Second), "--stall-timeout", d(stallTimeout), "--hard-timeout", d(5 * time.Minute),
+		"--grace-time", d(10 * time.Minute), "--min-interval", d(5 * time.Second)}, limits...)
 }
 
 // sim is one workersim of a figure's run.
@@ -388,8 +391,8 @@ type gcRun struct {
 // gcOn: workersim sweeps as a Concourse web node's garbage collector does every second
 // (--gc-interval 1s --gc-delay 5ms): every health-check- container and volume it lists is
 // destroyed wherever the workload stands. Creates take 20ms and destroys 5ms in the runtime's
-// queues (so that a workload spans some of the second); n sequential answers each run a fresh
-// workload (--min-interval 1ms, every other flag at the recipe's settings).
+// queues (so that a workload spans some of the second); sequential callers, each answer a
+// fresh workload or the latest (--min-interval 1ms, every other flag at the recipe's settings).
 func (b *bench) gcOn(profile string, n int) (gcRun, error) {
 	r := gcRun{profile: profile}
 	s, stop, err := b.startSim("--runtime", profile, "--gc-interval", "1s", "--gc-delay", "5ms",
@@ -398,7 +401,8 @@ func (b *bench) gcOn(profile string, n int) (gcRun, error) {
 		return r, err
 	}
 	defer stop()
-	cmd, url, err := b.deepprobeAt(s.garden, s.bc, true, "--probe-timeout", "5s", "--min-interval", "1ms")
+	cmd, url, err := b.deepprobeAt(s.garden, s.bc, true, "--probe-timeout", "5s", "--stall-timeout", stallTimeout.String(),
+		"--hard-timeout", "5m", "--grace-time", "10m", "--min-interval", "1ms", "--max-containers", "250", "--container-reserve", "1")
 	if err != nil {
 		return r, err
 	}
@@ -545,7 +549,8 @@ func (b *bench) judgeBusy(runs []busyRun) {
 	}
 	b.notes = append(b.notes, "Figure 11 (busy worker): workersim --real-latency --garden-load 40 --garden-load-hold 1s on each runtime profile "+
 		"(containerd serves creates and destroys one at a time; Guardian and houdini overlap them); deepprobe at the Kubernetes "+
-		"recipe's settings (--probe-timeout 5s --min-interval 5s, the rest default) probed as the recipe's exec check asks "+
+		"recipe's settings (--probe-timeout 5s --stall-timeout 30s --hard-timeout 5m --grace-time 10m --min-interval 5s "+
+		"--max-containers 250 --container-reserve 1, the rest default) probed as the recipe's exec check asks "+
 		"(GET /healthz?timeout=1.8s, 90% of check --timeout 2s, given up after 2s): the startupProbe every 10s until the "+
 		"first pass, then the livenessProbe every 15s for 2 minutes. \"warn busy\" is 200: the worker is busy, not broken. "+
 		"Our create latency is container.create in deepprobe's /history; the load's is workersim's GET /garden/load.")
