@@ -36,7 +36,7 @@ const (
 	startupPeriod    = 10 * time.Second
 	failureThreshold = 5
 	startupFailures  = 30
-	stallTimeout     = 30 * time.Second // serve's --stall-timeout default
+	stallTimeout     = 30 * time.Second // the recipe's --stall-timeout (serve's default)
 )
 
 // timeDiv divides the worker figures' times: 1 at full scale; 10 below it (bench-quick), where
