@@ -58,7 +58,7 @@ run: build
 	$(BIN)/deepprobe serve --listen $(LISTEN) --garden-url "$$1" --baggageclaim-url "$$2"
 
 # Go benchmarks, then the load harness against the built binaries; writes BENCHMARKS.md
-# (about 10 minutes on the simulators). Set DEEPPROBE_GARDEN_URL and DEEPPROBE_BAGGAGECLAIM_URL to
+# (about 8 minutes on the simulators). Set DEEPPROBE_GARDEN_URL and DEEPPROBE_BAGGAGECLAIM_URL to
 # measure against real servers (under 9 minutes: figures of sequential workloads fit a time budget,
 # and those that need the simulators' knobs are reported as not taken).
 bench: build
