@@ -588,7 +588,10 @@ func (b *bench) judgeWedges(runs []wedgeRun) {
 		"nothing progresses) either just after that probe's answer (the next workload starts a period later: the slowest case) or "+
 		"just before the next probe. Probes go on every 15s as the recipe's; a check deepprobe does not answer within 2s would fall "+
 		"back to the worker's own endpoint (a pass), so only deepprobe's 503s count as failures. The restart decision is the "+
-		"fifth failed probe in a row (failureThreshold 5).")
+		"fifth failed probe in a row (failureThreshold 5). The target (--stall-timeout + a period) holds for a workload that "+
+		"meets the wedge at once; wedged just after a probe, the next workload starts a period later and its stall is "+
+		"seen on a once-a-second list, which the recipe's own bound counts: 15s + 31s + 15s = 61s to the first 503, "+
+		"121s to the restart.")
 }
 
 func (b *bench) judgeGC(runs []gcRun) {
