@@ -2,7 +2,6 @@ package probes
 
 import (
 	"context"
-	"errors"
 
 	"github.com/deepprobe/deepprobe/probes/baggageclaim"
 )
@@ -36,10 +35,7 @@ func cowStage(cfg WorkloadConfig) Stage {
 			Name:      StageVolumeCOWDestroy,
 			Component: Baggageclaim,
 			Do: func(ctx context.Context, r *RunState) error {
-				if err := b.Destroy(ctx, r.Handle+COWSuffix); err != nil && !errors.Is(err, baggageclaim.ErrGone) {
-					return err
-				}
-				return nil
+				return destroyVolume(ctx, b, r.Handle+COWSuffix)
 			},
 		},
 		Needs:    []string{StageVolumeCreate},

@@ -47,11 +47,16 @@ func volumeStage(cfg WorkloadConfig) Stage {
 				if r.ContainerLeft != "" {
 					return Skipped(fmt.Errorf("kept: the container on it may still exist (%s); the janitor reaps both", r.ContainerLeft))
 				}
-				if err := b.Destroy(ctx, r.Handle); err != nil && !errors.Is(err, baggageclaim.ErrGone) {
-					return err
-				}
-				return nil
+				return destroyVolume(ctx, b, r.Handle)
 			},
 		},
 	}
+}
+
+// destroyVolume destroys a volume; an unknown one is already gone, which passes.
+func destroyVolume(ctx context.Context, b volumeCalls, handle string) error {
+	if err := b.Destroy(ctx, handle); err != nil && !errors.Is(err, baggageclaim.ErrGone) {
+		return err
+	}
+	return nil
 }
