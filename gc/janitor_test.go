@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,35 +48,104 @@ var rootfsTar = func() []byte {
 	return b
 }()
 
+// fixture is one resource to plant: a volume and a container on it, both named handle.
+type fixture struct {
+	handle string
+	props  map[string]string
+}
+
 func (p *population) add(handle string, props map[string]string) {
 	p.t.Helper()
+	if err := p.plant(fixture{handle, props}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// addAll plants fixtures eight at a time: a loaded worker takes seconds per create, and a web
+// node's GC sweeping every 30 s must not find the first fixtures long before the last.
+func (p *population) addAll(fixtures []fixture) {
+	p.t.Helper()
+	work := make(chan fixture)
+	errs := make(chan error, len(fixtures))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				errs <- p.plant(f)
+			}
+		}()
+	}
+	for _, f := range fixtures {
+		work <- f
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			p.t.Fatal(err)
+		}
+	}
+}
+
+// plant creates f's volume and its container. Against real servers a web node's GC may destroy
+// the volume before the container is made on it; then plant starts again, up to three times.
+func (p *population) plant(f fixture) error {
+	var err error
+	for range 3 {
+		if err = p.plantOnce(f); err == nil {
+			return nil
+		}
+		if _, verr := p.b.Volume(context.Background(), f.handle); !errors.Is(verr, baggageclaim.ErrNotFound) {
+			return fmt.Errorf("planting %s: %w", f.handle, err)
+		}
+	}
+	return fmt.Errorf("planting %s: its volume vanished under it three times (a web node's GC?): %w", f.handle, err)
+}
+
+func (p *population) plantOnce(f fixture) error {
 	ctx := context.Background()
 	strategy := baggageclaim.EmptyStrategy()
 	if p.rootfs != "" {
 		strategy = baggageclaim.ImportStrategy(p.rootfs)
 	}
-	v, err := p.b.CreateVolume(ctx, baggageclaim.Request{Handle: handle, Strategy: strategy, Properties: props})
+	v, err := p.b.CreateVolume(ctx, baggageclaim.Request{Handle: f.handle, Strategy: strategy, Properties: f.props})
 	if err != nil {
-		p.t.Fatal(err)
-	}
-	if p.rootfs == "" { // give the empty volume an etc/, as the workload does: houdini needs one
-		if err := p.b.StreamIn(ctx, handle, rootfsTar); err != nil {
-			p.t.Fatal(err)
-		}
+		return err
 	}
 	p.mu.Lock()
-	p.handles = append(p.handles, handle)
+	p.handles = append(p.handles, f.handle)
 	p.mu.Unlock()
-	if _, err := p.g.Create(ctx, garden.Spec{Handle: handle, RootFSPath: "raw://" + v.Path, Properties: props}); err != nil {
-		p.t.Fatal(err)
+	if p.rootfs == "" { // give the empty volume an etc/, as the workload does: houdini needs one
+		if err := p.b.StreamIn(ctx, f.handle, rootfsTar); err != nil {
+			return err
+		}
 	}
+	_, err = p.g.Create(ctx, garden.Spec{Handle: f.handle, RootFSPath: "raw://" + v.Path, Properties: f.props})
+	return err
 }
 
+// cleanup destroys what is left of the population, eight at a time.
 func (p *population) cleanup() {
-	for _, h := range p.handles {
-		_ = p.g.Destroy(context.Background(), h)
-		_ = p.b.Destroy(context.Background(), h)
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range work {
+				_ = p.g.Destroy(context.Background(), h)
+				_ = p.b.Destroy(context.Background(), h)
+			}
+		}()
 	}
+	for _, h := range slices.Compact(slices.Sorted(slices.Values(p.handles))) {
+		work <- h
+	}
+	close(work)
+	wg.Wait()
 }
 
 // exists reports whether handle is still on each server.
@@ -135,6 +205,7 @@ func TestJanitorSafety(t *testing.T) {
 		foreignPerKind = 3
 	}
 	var foreign []string
+	var fixtures []fixture
 	kinds := []struct {
 		handle func(i int) string
 		props  map[string]string
@@ -151,13 +222,13 @@ func TestJanitorSafety(t *testing.T) {
 	for _, k := range kinds {
 		for i := range foreignPerKind {
 			h := k.handle(i)
-			pop.add(h, k.props)
+			fixtures = append(fixtures, fixture{h, k.props})
 			foreign = append(foreign, h)
 		}
 	}
 	orphan := func(name, created string, extra ...string) string {
 		h := marker.HandlePrefix + run + "-" + name
-		pop.add(h, marked(created, extra...))
+		fixtures = append(fixtures, fixture{h, marked(created, extra...)})
 		return h
 	}
 	oldOrphan := orphan("old", old)
@@ -173,6 +244,7 @@ func TestJanitorSafety(t *testing.T) {
 	ownOrphan := orphan("own", fiveMinutes, marker.InstanceProperty, ownInstance)
 	otherYoung := orphan("other-young", fiveMinutes, marker.InstanceProperty, otherInstance)
 	otherOld := orphan("other-old", old, marker.InstanceProperty, otherInstance)
+	pop.addAll(fixtures)
 
 	j := newJanitor(t, g, b, c, gc.Config{DryRun: real, Concurrency: 8, Instance: ownInstance, InFlight: func(h string) bool { return h == inFlight }})
 	ours := func(r gc.Report, handle string) (gc.Action, string) {
@@ -195,8 +267,22 @@ func TestJanitorSafety(t *testing.T) {
 	if real {
 		want[oldOrphan], want[ownOrphan], want[otherOld] = gc.ActionWouldReap, gc.ActionWouldReap, gc.ActionWouldReap
 	}
+	judged := 0 // of the fixtures the janitor would reap
 	for h, a := range want {
-		if got, all := ours(r, h); got != a {
+		got, all := ours(r, h)
+		if got != a && real {
+			// A dry run destroys nothing: a fixture gone now went by another's hand (a web
+			// node's GC destroys every handle it does not know), and what the janitor saw of it
+			// is no verdict on the janitor.
+			if cnt, vol := pop.exists(h); !cnt || !vol {
+				t.Logf("first sweep: %s: %q, but the fixture vanished by another's hand (container %v, volume %v): not judged", h, all, cnt, vol)
+				continue
+			}
+		}
+		if a == gc.ActionReaped || a == gc.ActionWouldReap {
+			judged++
+		}
+		if got != a {
 			t.Errorf("first sweep: %s: %s, want %s", h, all, a)
 		}
 	}
@@ -204,6 +290,9 @@ func TestJanitorSafety(t *testing.T) {
 		if got, _ := ours(r, h); got == gc.ActionReaped || got == gc.ActionWouldReap || got == gc.ActionFailed {
 			t.Fatalf("first sweep touched foreign %s: %s", h, got)
 		}
+	}
+	if judged == 0 {
+		t.Skip("every orphan the janitor should reap vanished by another's hand before the sweep (a web node's GC?): nothing to judge")
 	}
 	if real {
 		return // dry run: the rest needs the simulated clock to move the servers' resources along

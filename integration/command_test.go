@@ -49,6 +49,10 @@ func TestCheckCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := startDeepprobe(t, w, "--min-interval", "1ns", "--auth-token-file", token, "--auth-exempt-shallow")
+	healthy := []string{"--url", d.url + "/healthz", "--auth-token-file", token}
+	if realServers() { // a loaded worker's workload may outlast check's default --timeout
+		healthy = append(healthy, "--timeout", realWait.String())
+	}
 	tests := []struct {
 		name     string
 		fault    bool
@@ -56,7 +60,7 @@ func TestCheckCommand(t *testing.T) {
 		wantCode int
 		want     []string
 	}{
-		{"healthy", false, []string{"--url", d.url + "/healthz", "--auth-token-file", token}, 0,
+		{"healthy", false, healthy, 0,
 			[]string{"[+]volume.create ok", "[+]volume.destroy ok", "healthy (pass, deep check"}},
 		{"unhealthy", true, []string{"--url", d.url + "/healthz", "--auth-token-file", token}, 1,
 			[]string{"[-]container.create failed (upstream_error): garden create: 500", "unhealthy: HTTP 503: container.create failed"}},
@@ -83,6 +87,13 @@ func TestCheckCommand(t *testing.T) {
 				w.fault(t, "garden", garden.RouteCreate, faults.Fault{Status: 500, Times: 1})
 			}
 			out, code := runCommand(t, append([]string{"check"}, tt.args...), nil)
+			if realServers() && tt.name == "healthy" {
+				// busy or interrupted is healthy too (warn), but this case needs the pass.
+				for deadline := time.Now().Add(within(0)); code == 0 && strings.Contains(out, "healthy (warn") && time.Now().Before(deadline); {
+					t.Logf("a warning, correct beside a loaded worker or a web node's GC; checking again for a pass:\n%s", out)
+					out, code = runCommand(t, append([]string{"check"}, tt.args...), nil)
+				}
+			}
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d\n%s", code, tt.wantCode, out)
 			}

@@ -43,8 +43,9 @@ func allPass() string {
 // TestHealthy runs against workersim or the real servers.
 func TestHealthy(t *testing.T) {
 	w := startWorker(t)
-	d := startDeepprobe(t, w)
-	a := d.get(t, "/healthz")
+	// The result stays fresh for the calls below even when a loaded worker's workload took long.
+	d := startDeepprobe(t, w, "--min-interval", "30s")
+	a := d.pass(t, "/healthz")
 	want := allPass()
 	if a.status != http.StatusOK || a.health.Status != "pass" || stageLine(a) != want {
 		t.Fatalf("got %d %s\n%s", a.status, stageLine(a), a.body)
@@ -226,28 +227,42 @@ func TestConcurrentRequestsShareOneWorkload(t *testing.T) {
 	}
 	const n = 200
 	var wg sync.WaitGroup
-	statuses := make([]int, n)
+	answers := make([]answer, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := http.Get(d.url + "/healthz")
+			a, err := d.fetch(finished("/healthz"))
 			if err != nil {
 				t.Error(err)
-				return
 			}
-			resp.Body.Close()
-			statuses[i] = resp.StatusCode
+			answers[i] = a
 		}()
 	}
 	wg.Wait()
-	for i, s := range statuses {
-		if s != http.StatusOK {
-			t.Fatalf("request %d: status %d", i, s)
+	verdict := answers[0].health.Status + " " + answers[0].health.Reason
+	for i, a := range answers {
+		if a.status != http.StatusOK {
+			t.Fatalf("request %d: status %d %s", i, a.status, a.body)
+		}
+		if v := a.health.Status + " " + a.health.Reason; v != verdict {
+			t.Fatalf("request %d answered %s, request 0 %s: not one workload", i, v, verdict)
 		}
 	}
-	if got := d.metric(t, `deepprobe_workloads_total{result="pass"}`); got != 1 {
-		t.Errorf("deepprobe counted %v workloads, want 1", got)
+	// One flight: a pass (after at most one interruption, re-run at once), or, against real
+	// servers beside a web node's GC, two interruptions in a row (200 warn interrupted: correct).
+	passes, interrupted := 1.0, "at most 1"
+	if realServers() && answers[0].health.Reason == "interrupted" {
+		t.Logf("the workload was interrupted twice (a web node's GC?): %s", answers[0].body)
+		passes, interrupted = 0, "2"
+	} else if answers[0].health.Status != "pass" {
+		t.Fatalf("answer %s", answers[0].body)
+	}
+	if got := d.metric(t, `deepprobe_workloads_total{result="pass"}`); got != passes {
+		t.Errorf("deepprobe counted %v passed workloads, want %v", got, passes)
+	}
+	if got := d.metric(t, `deepprobe_workloads_total{result="interrupted"}`); (passes == 1 && got > 1) || (passes == 0 && got != 2) {
+		t.Errorf("deepprobe counted %v interrupted workloads, want %s", got, interrupted)
 	}
 	if w.adminURL != "" {
 		if got := w.calls(t, "baggageclaim")[baggageclaim.RouteCreate]; got != 2 {
@@ -343,7 +358,7 @@ func TestHeartbeatFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "heartbeat")
 	d := startDeepprobe(t, w, "--heartbeat-file", path, "--min-interval", "1ns")
 	before := time.Now().Unix()
-	if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+	if a := d.pass(t, "/healthz"); a.status != http.StatusOK || a.health.Status != "pass" {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
 	b, err := os.ReadFile(path)
@@ -375,7 +390,7 @@ func TestBackgroundMode(t *testing.T) {
 	w := startWorker(t)
 	d := startDeepprobe(t, w, "--interval", "200ms", "--min-interval", "1h")
 	series := `deepprobe_workloads_total{result="pass"}`
-	waitUntil(t, 5*time.Second, "three background workloads", func() bool { return d.metric(t, series) >= 3 })
+	waitUntil(t, within(5*time.Second), "three background workloads", func() bool { return d.metric(t, series) >= 3 })
 	a := d.get(t, "/healthz")
 	if a.status != http.StatusOK || !a.health.Cached {
 		t.Fatalf("got %d %s", a.status, a.body)

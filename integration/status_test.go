@@ -197,7 +197,7 @@ func TestStatusPageStalenessInABrowser(t *testing.T) {
 	browser := chromium(t)
 	w := startWorker(t)
 	d := startDeepprobe(t, w, "--min-interval", "100ms", "--freshness", "1s", "--worker-name", "worker-0")
-	if a := d.get(t, "/healthz"); a.status != http.StatusOK {
+	if a := d.pass(t, "/healthz"); a.status != http.StatusOK || a.health.Status != "pass" {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
 	if a := d.get(t, "/"); strings.Contains(string(a.body), `id="stale"`) {

@@ -69,6 +69,13 @@ func TestWorkloadPasses(t *testing.T) {
 	w := workertest.Start(t, gardensim.Config{})
 	wl, g, b := newWorkload(t, w, probes.WorkloadConfig{Instance: "test"})
 	res := wl.Run(context.Background())
+	// Beside a web node's garbage collector, a real worker may destroy the run's own volume or
+	// container under it: interrupted, not a failure of the workload. Run again, a few times.
+	for i := 0; workertest.Real() && res.Interrupted != "" && i < 5; i++ {
+		t.Logf("run %d interrupted (%s), not the workload's failure; running again", i+1, res.Interrupted)
+		assertNoResidue(t, g, b, res.Handle)
+		res = wl.Run(context.Background())
+	}
 	want := "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=pass volume.cow_destroy=pass volume.destroy=pass"
 	if got := stageStatuses(res); got != want {
 		t.Fatalf("stages %s, want %s (%+v)", got, want, res.Stages)
