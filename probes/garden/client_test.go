@@ -48,21 +48,40 @@ func TestClientContract(t *testing.T) {
 	handle := "deepprobe-test-" + run
 	props := map[string]string{"deepprobe.test_run": run, "deepprobe.kind": "contract"}
 	vol := rootfsVolume(t, w, b, handle, props)
+	// failf reports a failure, unless against real servers the test's volume or container
+	// vanished by another's hand (a Concourse web node's GC destroys every handle it does not
+	// know): then what failed is no verdict on the client, and t is skipped, saying so.
+	failf := func(t *testing.T, format string, args ...any) {
+		t.Helper()
+		if w.Garden == nil {
+			_, cerr := g.Properties(context.Background(), handle)
+			_, verr := b.Volume(context.Background(), handle)
+			if errors.Is(cerr, garden.ErrNotFound) || errors.Is(verr, baggageclaim.ErrNotFound) {
+				t.Skipf("container or volume %s vanished by another's hand (a web node's GC?), not judged: "+format, append([]any{handle}, args...)...)
+			}
+		}
+		t.Errorf(format, args...)
+	}
+	fatalf := func(t *testing.T, format string, args ...any) {
+		t.Helper()
+		failf(t, format, args...)
+		t.FailNow()
+	}
 	// etc/ (houdini needs it) and an executable that exits 0.
 	tarball, err := rootfs.Tar(runtime.GOARCH)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := b.StreamIn(ctx, handle, tarball); err != nil {
-		t.Fatalf("stream in: %v", err)
+		fatalf(t, "stream in: %v", err)
 	}
 
 	if err := g.Ping(ctx); err != nil {
-		t.Fatalf("ping: %v", err)
+		fatalf(t, "ping: %v", err)
 	}
 	got, err := g.Create(ctx, garden.Spec{Handle: handle, GraceTime: time.Minute, RootFSPath: "raw://" + vol.Path, Properties: props})
 	if err != nil {
-		t.Fatalf("create: %v", err)
+		fatalf(t, "create: %v", err)
 	}
 	destroyed := false
 	t.Cleanup(func() {
@@ -71,26 +90,26 @@ func TestClientContract(t *testing.T) {
 		}
 	})
 	if got != handle {
-		t.Fatalf("create returned %q", got)
+		fatalf(t, "create returned %q", got)
 	}
 	if err := g.SetGraceTime(ctx, handle, time.Minute); err != nil {
-		t.Fatalf("set grace time: %v", err)
+		fatalf(t, "set grace time: %v", err)
 	}
 	gotProps, err := g.Properties(ctx, handle)
 	if err != nil {
-		t.Fatalf("properties: %v", err)
+		fatalf(t, "properties: %v", err)
 	}
 	for k, v := range props {
 		if gotProps[k] != v {
-			t.Errorf("property %s = %q, want %q", k, gotProps[k], v)
+			failf(t, "property %s = %q, want %q", k, gotProps[k], v)
 		}
 	}
 
 	if err := g.Run(ctx, handle, garden.ProcessSpec{Path: "/" + rootfs.ExecutableName, User: "0:0"}); err != nil {
-		t.Fatalf("run: %v", err)
+		fatalf(t, "run: %v", err)
 	}
 	if err := g.Run(ctx, handle, garden.ProcessSpec{Path: "/no-such-binary", User: "0:0"}); !errors.Is(err, garden.ErrExecFailed) {
-		t.Errorf("run of a missing path: err = %v, want ErrExecFailed", err)
+		failf(t, "run of a missing path: err = %v, want ErrExecFailed", err)
 	}
 
 	listed := func(t *testing.T, filter map[string]string) bool {
@@ -118,7 +137,7 @@ func TestClientContract(t *testing.T) {
 				w.NeedSimulators(t)
 			}
 			if got := listed(t, tt.filter); got != tt.want {
-				t.Errorf("list(%v): ours listed %v, want %v", tt.filter, got, tt.want)
+				failf(t, "list(%v): ours listed %v, want %v", tt.filter, got, tt.want)
 			}
 		})
 	}
@@ -129,10 +148,10 @@ func TestClientContract(t *testing.T) {
 		wrongValue := listed(t, map[string]string{"deepprobe.test_run": run, "deepprobe.kind": "other"})
 		missing := listed(t, map[string]string{"deepprobe.test_run": run, "absent": "x"})
 		if wrongValue != missing {
-			t.Errorf("a wrong value listed ours: %v; a missing property: %v; want the same (all must match, or any)", wrongValue, missing)
+			failf(t, "a wrong value listed ours: %v; a missing property: %v; want the same (all must match, or any)", wrongValue, missing)
 		}
 		if w.Garden != nil && wrongValue != w.Garden.Profile.ListFiltersOR {
-			t.Errorf("the %s profile ORs filters: %v; listed ours on one match: %v", w.Garden.Profile.Name, w.Garden.Profile.ListFiltersOR, wrongValue)
+			failf(t, "the %s profile ORs filters: %v; listed ours on one match: %v", w.Garden.Profile.Name, w.Garden.Profile.ListFiltersOR, wrongValue)
 		}
 		t.Logf("several properties in one filter: listed on one match: %v", wrongValue)
 	})
