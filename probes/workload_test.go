@@ -73,7 +73,6 @@ func TestWorkloadPasses(t *testing.T) {
 	// container under it: interrupted, not a failure of the workload. Run again, a few times.
 	for i := 0; workertest.Real() && res.Interrupted != "" && i < 5; i++ {
 		t.Logf("run %d interrupted (%s), not the workload's failure; running again", i+1, res.Interrupted)
-		assertNoResidue(t, g, b, res.Handle)
 		res = wl.Run(context.Background())
 	}
 	want := "volume.create=pass volume.stream_in=pass volume.cow=pass container.create=pass process.run=pass container.destroy=pass volume.cow_destroy=pass volume.destroy=pass"
