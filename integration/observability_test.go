@@ -568,9 +568,11 @@ func TestWarnWorkersKeepTheFailingAlertSilent(t *testing.T) {
 		w := startWorker(t, "--gc-interval", "40ms", "--gc-delay", "5ms", "--garden-create-time", "20ms", "--garden-destroy-time", "5ms")
 		w.needSim(t)
 		d := startDeepprobe(t, w, "--min-interval", "1ms")
-		for i := 0; d.metric(t, `deepprobe_workloads_total{result="interrupted"}`) < 4; i++ {
-			if i == 400 {
-				t.Fatal("400 workloads beside a garbage collector sweeping every 40ms, fewer than 4 interrupted")
+		// How often a sweep lands mid-workload depends on the machine's load: ask until two
+		// workloads were interrupted, within a bound.
+		for i := 0; d.metric(t, `deepprobe_workloads_total{result="interrupted"}`) < 2; i++ {
+			if i == 1500 {
+				t.Fatal("1,500 workloads beside a garbage collector sweeping every 40ms, fewer than 2 interrupted")
 			}
 			if a := d.get(t, "/healthz"); a.status != http.StatusOK {
 				t.Fatalf("workload %d: %d %s", i, a.status, a.body)
