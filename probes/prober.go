@@ -288,12 +288,8 @@ func (p *Prober) inFlightView(latest Outcome, ok bool) (Outcome, error, bool) {
 	now := time.Now() // contexts and the watch run on the real clock
 	switch {
 	case prog.Failed != nil:
-		p.mu.Lock()
-		o := p.judgeLocked(prog.Partial, p.cfg.Now(), false)
-		p.mu.Unlock()
-		o.InFlight = &prog
 		p.metrics.deadline.WithLabelValues("failed_in_flight").Inc()
-		return o, nil, true
+		return p.failedInFlight(prog), nil, true
 	case !prog.Deadline.IsZero() && now.After(prog.Deadline):
 		p.metrics.deadline.WithLabelValues("past_limit").Inc()
 		return Outcome{}, &TimeoutError{InFlight: &prog, PastLimit: true}, true
@@ -316,6 +312,16 @@ func (p *Prober) inFlightView(latest Outcome, ok bool) (Outcome, error, bool) {
 	}
 	p.mu.Unlock()
 	return o, nil, true
+}
+
+// failedInFlight is the outcome of a workload in flight that has already failed a stage: that
+// failure, judged as if the workload had ended now (nothing is committed).
+func (p *Prober) failedInFlight(prog Progress) Outcome {
+	p.mu.Lock()
+	o := p.judgeLocked(prog.Partial, p.cfg.Now(), false)
+	p.mu.Unlock()
+	o.InFlight = &prog
+	return o
 }
 
 // progressing reports whether the workload in flight reads busy at now: a stage slow while the
@@ -347,12 +353,8 @@ func (p *Prober) Latest() (Outcome, bool) {
 	}
 	now := time.Now() // contexts and the watch run on the real clock
 	prog, running := p.running()
-	if running && prog.Failed != nil { // as /healthz answers it: the failure, judged as if it had ended now
-		p.mu.Lock()
-		v := p.judgeLocked(prog.Partial, p.cfg.Now(), false)
-		p.mu.Unlock()
-		v.InFlight = &prog
-		return v, true
+	if running && prog.Failed != nil { // as /healthz answers it
+		return p.failedInFlight(prog), true
 	}
 	if !running || (!prog.Deadline.IsZero() && now.After(prog.Deadline)) || !p.progressing(prog, now) {
 		return o, true
